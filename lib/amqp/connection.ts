@@ -1,0 +1,123 @@
+/**
+ * A broker link: one AMQP connection that reconnects by itself (amqplib's recovery, exponential
+ * backoff with full jitter) and rebuilds its channels, topology and consumers on every connect
+ * through a `setup` function. Code asks the link for its current session and gets `undefined`
+ * while the broker is away, so nothing is ever sent on a channel of a dead connection.
+ *
+ * @module
+ */
+
+import { type Channel, type ChannelModel, connect } from "amqplib";
+import { errorMessage, type Logger } from "../log.ts";
+
+/** Options of {@linkcode openLink}. */
+export interface LinkOptions<S> {
+  url: string;
+  /** Shown in the broker's management UI as the connection name. */
+  name: string;
+  log: Logger;
+  /**
+   * Opens channels, declares topology and starts consumers on a fresh connection; returns what
+   * the rest of the process uses until the connection drops.
+   */
+  setup(model: ChannelModel): Promise<S>;
+  /** Called after a session is up (also after every reconnect). */
+  onUp?(session: S): void;
+  /** Called when the session's connection is lost. */
+  onDown?(error: Error): void;
+  /** Reconnect backoff bounds in ms. Default 200 ms to 10 s. */
+  backoff?: { min: number; max: number };
+}
+
+/** A self-healing connection; see the module doc. */
+export interface BrokerLink<S> {
+  /** The live session, or undefined while disconnected. */
+  session(): S | undefined;
+  /** Whether the broker has blocked publishing on this connection (memory or disk alarm). */
+  blocked(): boolean;
+  /** Closes the connection and stops reconnecting. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a link; it connects in the background and keeps reconnecting until closed.
+ *
+ * @example
+ * ```ts
+ * const link = openLink({
+ *   url, name: "warren api", log,
+ *   setup: async (model) => ({ ch: await model.createConfirmChannel() }),
+ * });
+ * link.session()?.ch.publish(...);
+ * ```
+ */
+export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
+  const { min, max } = options.backoff ?? { min: 200, max: 10_000 };
+  let current: S | undefined;
+  let blocked = false;
+  let failures = 0;
+
+  const connecting = connect(options.url, {
+    clientProperties: { connection_name: options.name },
+    recovery: {
+      waitForConnect: false,
+      maxRetries: Infinity,
+      calculateDelay: (attempt: number) => min + Math.random() * Math.min(max, min * 2 ** attempt),
+      setup: async (model: ChannelModel) => {
+        model.on("blocked", (reason: string) => {
+          blocked = true;
+          options.log.warn("broker blocked publishing: {reason}", { reason });
+        });
+        model.on("unblocked", () => blocked = false);
+        current = await options.setup(model);
+      },
+    },
+  });
+
+  const ready = connecting.then((recovering) => {
+    recovering.on("connect", () => {
+      failures = 0;
+      blocked = false;
+      options.log.info("connected to the broker");
+      if (current !== undefined) options.onUp?.(current);
+    });
+    recovering.on("disconnect", (error: Error) => {
+      current = undefined;
+      options.log.warn("lost the broker connection: {error}", { error: error.message });
+      options.onDown?.(error);
+    });
+    recovering.on("connect-failed", (error: Error) => {
+      current = undefined;
+      // The first failure and then every tenth: a broker that is away for long does not flood logs.
+      if (failures++ % 10 === 0) {
+        options.log.warn("cannot reach the broker ({error}); retrying", {
+          error: errorMessage(error),
+        });
+      }
+    });
+    recovering.on("error", (error: Error) => {
+      options.log.debug("connection error: {error}", { error: error.message });
+    });
+    return recovering;
+  });
+
+  return {
+    session: () => current,
+    blocked: () => blocked,
+    close: async () => {
+      const recovering = await ready;
+      current = undefined;
+      await recovering.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Makes a channel's death the connection's: when the broker closes one channel (a protocol
+ * error), the whole connection is closed so the link rebuilds everything cleanly.
+ */
+export function bindChannel<C extends Channel>(model: ChannelModel, ch: C, log: Logger): C {
+  ch.on("error", (error: Error) => log.warn("channel error: {error}", { error: error.message }));
+  ch.on("close", () => model.close().catch(() => {}));
+  return ch;
+}

@@ -1,0 +1,45 @@
+/**
+ * What the HTTP routes need from the rest of Warren, as one interface, so routes stay plain
+ * functions of their inputs.
+ *
+ * @module
+ */
+
+import type { HandlerInfo } from "../handler.ts";
+import type { NewTask } from "../enqueue.ts";
+import type { TaskStore } from "../store/store.ts";
+import type { WorkerStatus } from "../worker/supervisor.ts";
+import type { Feed } from "./feed.ts";
+
+/** A queue's counts as the broker reports them. */
+export interface QueueCounts {
+  messages: number;
+  consumers: number;
+}
+
+/** The api's view of the rest of Warren. */
+export interface ApiDeps {
+  handlers: HandlerInfo[];
+  store: TaskStore;
+  feed: Feed;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes: number;
+  /** Bearer token required on every route but the health checks; undefined for none. */
+  apiToken: string | undefined;
+  /**
+   * Puts a task on its queue and resolves once the broker confirmed it; rejects with an
+   * {@linkcode UnavailableError} when that cannot be promised.
+   */
+  enqueue(task: NewTask): Promise<void>;
+  /** Counts of a handler's queue; undefined while the broker is away. */
+  inspect(handler: string): Promise<QueueCounts | undefined>;
+  /** Why this process is not ready; empty when it is. */
+  notReady(): Promise<string[]>;
+  /** Status of this process's workers; undefined when it runs none (role api). */
+  workers(): WorkerStatus[] | undefined;
+}
+
+/** Enqueueing cannot be promised now (broker away, blocked, unconfirmed, or shutting down). */
+export class UnavailableError extends Error {
+  override name = "UnavailableError";
+}

@@ -1,0 +1,53 @@
+/**
+ * The live feed: task changes fanned out in-process to whoever watches a task (SSE clients).
+ *
+ * @module
+ */
+
+import type { TaskChange } from "../store/store.ts";
+
+/** Called with each change of the watched task, or `undefined` when the feed closes. */
+export type FeedListener = (change: TaskChange | undefined) => void;
+
+/** Watchers by task id; see {@linkcode createFeed}. */
+export interface Feed {
+  /** Watches one task; returns the function that stops watching. */
+  subscribe(id: string, listener: FeedListener): () => void;
+  /** Tells the watchers of each change's task. */
+  publish(changes: TaskChange[]): void;
+  /** Ends every watch (on shutdown). */
+  close(): void;
+}
+
+/**
+ * Creates an empty feed.
+ *
+ * @example
+ * ```ts
+ * const feed = createFeed();
+ * const stop = feed.subscribe(id, (change) => console.log(change?.type));
+ * ```
+ */
+export function createFeed(): Feed {
+  const watchers = new Map<string, Set<FeedListener>>();
+  return {
+    subscribe(id, listener) {
+      let set = watchers.get(id);
+      if (!set) watchers.set(id, set = new Set());
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0 && watchers.get(id) === set) watchers.delete(id);
+      };
+    },
+    publish(changes) {
+      for (const change of changes) {
+        for (const listener of watchers.get(change.task.id) ?? []) listener(change);
+      }
+    },
+    close() {
+      for (const set of watchers.values()) for (const listener of set) listener(undefined);
+      watchers.clear();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Operational routes: GET /healthz (the process answers), GET /readyz (broker connected and every
+ * handler consuming) and GET /handlers (config, queue depth, consumers, workers).
+ *
+ * @module
+ */
+
+import type { Hono } from "hono";
+import type { ApiDeps } from "./deps.ts";
+import { problem } from "./problem.ts";
+
+/** Registers the health routes: they need nothing but a live event loop and the broker. */
+export function healthRoutes(app: Hono, deps: Pick<ApiDeps, "notReady">): void {
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    const reasons = await deps.notReady();
+    if (reasons.length === 0) return c.json({ status: "ready" });
+    return problem(
+      {
+        slug: "not-ready",
+        title: "Not ready",
+        status: 503,
+        detail: reasons.join("; "),
+        reasons,
+      },
+      { "retry-after": "5" },
+    );
+  });
+}
+
+/** Registers GET /handlers. */
+export function handlerRoutes(app: Hono, deps: ApiDeps): void {
+  app.get("/handlers", async (c) => {
+    const workers = deps.workers();
+    const handlers = await Promise.all(deps.handlers.map(async (h) => {
+      const counts = await deps.inspect(h.name);
+      const mine = workers?.find((w) => w.handler === h.name);
+      return {
+        name: h.name,
+        file: h.file,
+        config: {
+          workers: h.config.workers,
+          prefetch: h.config.prefetch,
+          timeout_ms: h.config.timeoutMs,
+          retries: h.config.retries,
+          backoff_ms: { min: h.config.backoff.minMs, max: h.config.backoff.maxMs },
+          schema: h.config.schema ?? null,
+        },
+        queue: {
+          messages: counts?.messages ?? null,
+          consumers: counts?.consumers ?? null,
+        },
+        workers: mine
+          ? {
+            running: mine.workers,
+            consuming: mine.consuming,
+            restarts: mine.restarts,
+            last_error: mine.lastError ?? null,
+          }
+          : null,
+      };
+    }));
+    return c.json({ handlers });
+  });
+}

@@ -1,0 +1,229 @@
+/**
+ * Task routes: enqueue (POST /tasks/{handler}), read (GET /tasks/{id}), watch
+ * (GET /tasks/{id}/events, Server-Sent Events) and list (GET /tasks).
+ *
+ * @module
+ */
+
+import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
+import { compileSchema, type Validator } from "../schema.ts";
+import type { TaskChange, TaskRecord } from "../store/store.ts";
+import { errorMessage, logger } from "../log.ts";
+import { type ApiDeps, UnavailableError } from "./deps.ts";
+import { problem, unavailable } from "./problem.ts";
+
+const KEEPALIVE_MS = 15_000;
+
+/** Registers the task routes. */
+export function taskRoutes(app: Hono, deps: ApiDeps): void {
+  const log = logger("api");
+  const handlers = new Map(deps.handlers.map((h) => [h.name, h]));
+  const validators = new Map<string, Validator>();
+  for (const h of deps.handlers) {
+    if (h.config.schema !== undefined) validators.set(h.name, compileSchema(h.config.schema));
+  }
+
+  app.post(
+    "/tasks/:handler",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () =>
+        problem({
+          slug: "payload-too-large",
+          title: "Payload too large",
+          status: 413,
+          detail: `the body is over the limit of ${deps.maxBodyBytes} bytes (WARREN_MAX_BODY)`,
+        }),
+    }),
+    async (c) => {
+      const name = c.req.param("handler");
+      const handler = handlers.get(name);
+      if (!handler) return unknownHandler(name, [...handlers.keys()]);
+
+      const text = await c.req.text();
+      let payload: unknown;
+      try {
+        payload = text.trim() === "" ? {} : JSON.parse(text);
+      } catch (error) {
+        return problem({
+          slug: "malformed-json",
+          title: "Malformed JSON",
+          status: 400,
+          detail: `the body is not valid JSON: ${errorMessage(error)}`,
+        });
+      }
+      const violations = validators.get(name)?.(payload) ?? [];
+      if (violations.length > 0) {
+        return problem({
+          slug: "invalid-payload",
+          title: "Payload does not match the handler's schema",
+          status: 422,
+          detail: violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+          errors: violations,
+        });
+      }
+
+      const task = { id: crypto.randomUUID(), handler: name, payload, createdAt: Date.now() };
+      try {
+        await deps.enqueue(task);
+      } catch (error) {
+        const reason = error instanceof UnavailableError ? error.message : errorMessage(error);
+        log.warn("refused a task for {handler}: {reason}", { handler: name, reason });
+        return unavailable(`the task was not accepted: ${reason}; nothing was enqueued`);
+      }
+      try {
+        await deps.store.apply([{
+          type: "queued",
+          id: task.id,
+          handler: name,
+          attempt: 0,
+          at: task.createdAt,
+          payload,
+        }]);
+      } catch (error) {
+        // The task is safe in the broker; its worker's events will create the record.
+        log.error("cannot store queued task {id}: {error}", {
+          id: task.id,
+          error: errorMessage(error),
+        });
+      }
+      const links = taskLinks(task.id);
+      c.header("location", links.self);
+      return c.json({
+        id: task.id,
+        handler: name,
+        state: "queued",
+        created_at: new Date(task.createdAt).toISOString(),
+        links,
+      }, 202);
+    },
+  );
+
+  app.get("/tasks", async (c) => {
+    const handler = c.req.query("handler") || undefined;
+    const state = c.req.query("state") || undefined;
+    const limitText = c.req.query("limit") ?? "50";
+    const limit = Number(limitText);
+    if (!/^\d+$/.test(limitText) || limit < 1 || limit > 1000) {
+      return badQuery(`limit must be a whole number from 1 to 1000 (got "${limitText}")`);
+    }
+    if (state !== undefined && !TASK_STATES.includes(state as TaskState)) {
+      return badQuery(`state must be one of ${TASK_STATES.join(", ")} (got "${state}")`);
+    }
+    const tasks = await deps.store.list({ handler, state: state as TaskState, limit });
+    return c.json({ tasks: tasks.map(taskJson) });
+  });
+
+  app.get("/tasks/:id", async (c) => {
+    const task = await deps.store.get(c.req.param("id"));
+    return task ? c.json(taskJson(task)) : unknownTask(c.req.param("id"));
+  });
+
+  app.get("/tasks/:id/events", async (c) => {
+    const id = c.req.param("id");
+    if (!(await deps.store.get(id))) return unknownTask(id);
+    return watch(c, id, deps);
+  });
+}
+
+/** Streams a task's changes as Server-Sent Events until it reaches a terminal state. */
+function watch(c: Context, id: string, deps: ApiDeps): Response {
+  return streamSSE(c, async (stream: SSEStreamingApi) => {
+    const queue: (TaskChange | undefined)[] = [];
+    let wake: (() => void) | undefined;
+    let open = true;
+    const unsubscribe = deps.feed.subscribe(id, (change) => {
+      queue.push(change);
+      wake?.();
+    });
+    stream.onAbort(() => {
+      open = false;
+      wake?.();
+    });
+    try {
+      // Read after subscribing, so no change between the read and the subscription is missed.
+      const first = await deps.store.get(id);
+      if (!first) return;
+      let last = first;
+      await send(stream, first.state, first);
+      if (isTerminal(first.state)) return;
+      while (open) {
+        if (queue.length === 0) {
+          const woke = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), KEEPALIVE_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+          });
+          wake = undefined;
+          if (!woke && open) await stream.write(": keep-alive\n\n");
+          continue;
+        }
+        for (const change of queue.splice(0)) {
+          if (!change) return; // the server is shutting down
+          const repeat = change.type !== "progress" && change.task.state === last.state &&
+            change.task.attempts === last.attempts;
+          if (repeat) continue;
+          last = change.task;
+          await send(stream, change.type, change.task);
+          if (isTerminal(change.task.state)) return;
+        }
+      }
+    } finally {
+      unsubscribe();
+    }
+  });
+}
+
+function send(stream: SSEStreamingApi, event: string, task: TaskRecord): Promise<void> {
+  return stream.writeSSE({ event, data: JSON.stringify(taskJson(task)) });
+}
+
+/** The JSON form of a task, as every route returns it. */
+export function taskJson(task: TaskRecord) {
+  const time = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
+  return {
+    id: task.id,
+    handler: task.handler,
+    state: task.state,
+    attempts: task.attempts,
+    payload: task.payload,
+    result: task.result,
+    error: task.error,
+    progress: task.progress,
+    created_at: time(task.createdAt),
+    started_at: time(task.startedAt),
+    finished_at: time(task.finishedAt),
+    links: taskLinks(task.id),
+  };
+}
+
+function taskLinks(id: string) {
+  return { self: `/tasks/${id}`, events: `/tasks/${id}/events` };
+}
+
+function unknownHandler(name: string, known: string[]): Response {
+  return problem({
+    slug: "unknown-handler",
+    title: "Unknown handler",
+    status: 404,
+    detail: `no handler named "${name}"; known handlers: ${known.join(", ") || "(none)"}`,
+  });
+}
+
+function unknownTask(id: string): Response {
+  return problem({
+    slug: "unknown-task",
+    title: "Unknown task",
+    status: 404,
+    detail: `no task with id "${id}"`,
+  });
+}
+
+function badQuery(detail: string): Response {
+  return problem({ slug: "bad-query", title: "Bad query parameter", status: 400, detail });
+}

@@ -1,0 +1,176 @@
+/**
+ * The handler contract: what a module in `handlers/` exports, what it receives, and how its
+ * `config` is checked and completed with defaults.
+ *
+ * @example
+ * ```ts
+ * // handlers/resize-image.ts
+ * import type { Context, HandlerConfig } from "warren";
+ *
+ * export const config: HandlerConfig = { workers: 2, timeout: "2m" };
+ *
+ * export default async function (payload: { path: string }, ctx: Context) {
+ *   ctx.progress(0.5);
+ *   return { ok: true };
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "./log.ts";
+import { type Duration, parseDuration } from "./duration.ts";
+import { compileSchema, type JsonSchema } from "./schema.ts";
+
+/** What a handler may set in `export const config`; every field is optional. */
+export interface HandlerConfig {
+  /** Web Workers running this handler, each with its own AMQP connection. Default 1. */
+  workers?: number;
+  /** Deliveries each worker holds at once. Default 1. */
+  prefetch?: number;
+  /** Time limit of one attempt; `ctx.signal` aborts when it is reached. Default `"5m"`. */
+  timeout?: Duration;
+  /** Retries after the first attempt. Default 3. */
+  retries?: number;
+  /** Bounds of the exponential retry backoff. Default `{ min: "1s", max: "10m" }`. */
+  backoff?: { min?: Duration; max?: Duration };
+  /** JSON Schema of the payload; a POST whose body does not match is refused with 422. */
+  schema?: JsonSchema;
+}
+
+/** {@linkcode HandlerConfig} with every default filled in and durations in milliseconds. */
+export interface ResolvedHandlerConfig {
+  workers: number;
+  prefetch: number;
+  timeoutMs: number;
+  retries: number;
+  backoff: { minMs: number; maxMs: number };
+  schema: JsonSchema | undefined;
+}
+
+/** What a handler gets besides its payload. */
+export interface Context {
+  /** The task's id: stable across retries and redeliveries, the key for idempotency. */
+  readonly id: string;
+  /** The handler's name. */
+  readonly handler: string;
+  /** 1 for the first attempt, 2 for the first retry, and so on. */
+  readonly attempt: number;
+  /** Aborts when the attempt's time limit is reached or the worker stops. */
+  readonly signal: AbortSignal;
+  /** A logger whose records carry the task id. */
+  readonly log: Logger;
+  /** Reports progress (a fraction, a count, or any JSON value); watchers see it live. */
+  progress(value: unknown): void;
+  /** Enqueues another task; resolves with its id once the broker has confirmed it. */
+  enqueue(handler: string, payload?: unknown): Promise<string>;
+}
+
+/** A handler: the default export of a module in `handlers/`. */
+export type Handler<P = unknown, R = unknown> = (payload: P, ctx: Context) => R | Promise<R>;
+
+/** A handler as Warren discovered it: serializable, so it can be handed to a Web Worker. */
+export interface HandlerInfo {
+  /** The file name without its extension: the handler's name and the tail of its queue name. */
+  name: string;
+  /** Absolute path of the module. */
+  file: string;
+  /** `file:` URL the worker imports. */
+  moduleUrl: string;
+  config: ResolvedHandlerConfig;
+}
+
+/** A handler file whose name, exports or config Warren cannot accept. */
+export class HandlerError extends Error {
+  override name = "HandlerError";
+}
+
+/**
+ * Gives a handler its types without a separate `config` export.
+ *
+ * @example
+ * ```ts
+ * export default defineHandler<{ seconds: number }>(async ({ seconds }, ctx) => {
+ *   ctx.log.info("counting {seconds}", { seconds });
+ * });
+ * ```
+ */
+export function defineHandler<P = unknown, R = unknown>(handler: Handler<P, R>): Handler<P, R> {
+  return handler;
+}
+
+/** Upper bound of `timeout`: below RabbitMQ's default consumer_timeout of 30 minutes. */
+export const MAX_TIMEOUT_MS = 25 * 60_000;
+
+const CONFIG_FIELDS = ["workers", "prefetch", "timeout", "retries", "backoff", "schema"];
+
+/**
+ * Checks a module's `config` export and fills in the defaults; `where` names the file in errors.
+ */
+export function resolveConfig(config: unknown, where: string): ResolvedHandlerConfig {
+  if (config === undefined) config = {};
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new HandlerError(`${where}: "config" must be an object`);
+  }
+  const fields = config as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!CONFIG_FIELDS.includes(key)) {
+      throw new HandlerError(
+        `${where}: unknown config field "${key}" (known: ${CONFIG_FIELDS.join(", ")})`,
+      );
+    }
+  }
+  const backoff = fields.backoff ?? {};
+  if (typeof backoff !== "object" || backoff === null) {
+    throw new HandlerError(`${where}: config.backoff must be { min, max }`);
+  }
+  const { min, max } = backoff as Record<string, unknown>;
+  const resolved: ResolvedHandlerConfig = {
+    workers: integer(fields.workers, 1, 1, 64, `${where}: config.workers`),
+    prefetch: integer(fields.prefetch, 1, 1, 1000, `${where}: config.prefetch`),
+    timeoutMs: duration(fields.timeout, "5m", 1, MAX_TIMEOUT_MS, `${where}: config.timeout`),
+    retries: integer(fields.retries, 3, 0, 100, `${where}: config.retries`),
+    backoff: {
+      minMs: duration(min, "1s", 0, 30 * 86_400_000, `${where}: config.backoff.min`),
+      maxMs: duration(max, "10m", 0, 30 * 86_400_000, `${where}: config.backoff.max`),
+    },
+    schema: undefined,
+  };
+  if (resolved.backoff.minMs > resolved.backoff.maxMs) {
+    throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
+  }
+  if (fields.schema !== undefined) {
+    try {
+      compileSchema(fields.schema as JsonSchema);
+    } catch (error) {
+      throw new HandlerError(
+        `${where}: config.schema is not a valid JSON Schema: ${(error as Error).message}`,
+      );
+    }
+    resolved.schema = fields.schema as JsonSchema;
+  }
+  return resolved;
+}
+
+function integer(value: unknown, fallback: number, min: number, max: number, name: string) {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new HandlerError(`${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function duration(value: unknown, fallback: Duration, min: number, max: number, name: string) {
+  const ms = value === undefined
+    ? parseDuration(fallback)
+    : typeof value === "number" || typeof value === "string"
+    ? parseDuration(value)
+    : undefined;
+  if (ms === undefined || ms < min || ms > max) {
+    throw new HandlerError(
+      `${name} must be a duration such as "30s" or "2m" (or milliseconds) ` +
+        `from ${min}ms to ${max}ms`,
+    );
+  }
+  return ms;
+}

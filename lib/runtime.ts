@@ -1,0 +1,190 @@
+/**
+ * The runtime: wires config, handlers, the broker link, the task store, the workers and the HTTP
+ * server into one running Warren, and takes them down in order.
+ *
+ * @module
+ */
+
+import type { Channel, ConfirmChannel } from "amqplib";
+import { bindChannel, openLink } from "./amqp/connection.ts";
+import { declareAll, declareTaskQueue, topology } from "./amqp/topology.ts";
+import { createApi, createHealthApi } from "./api/app.ts";
+import { type ApiDeps, type QueueCounts, UnavailableError } from "./api/deps.ts";
+import { createFeed } from "./api/feed.ts";
+import { createRecorder } from "./api/recorder.ts";
+import type { Config } from "./config.ts";
+import { publishTask } from "./enqueue.ts";
+import type { HandlerInfo } from "./handler.ts";
+import { errorMessage, logger, type LogOptions } from "./log.ts";
+import { openSqliteStore } from "./store/sqlite.ts";
+import { startSupervisor, type Supervisor } from "./worker/supervisor.ts";
+
+/** A running Warren. */
+export interface Warren {
+  /** Where the HTTP server listens, e.g. `http://127.0.0.1:8000`. */
+  url: string;
+  /**
+   * Stops gracefully: refuses new tasks, stops consuming, lets in-flight handlers finish within
+   * the shutdown grace, records their outcomes and closes every connection.
+   */
+  stop(): Promise<void>;
+}
+
+interface ApiSession {
+  pub: ConfirmChannel;
+  ch: Channel;
+}
+
+/**
+ * Starts the roles of `config.role` for `handlers`.
+ *
+ * @example
+ * ```ts
+ * const warren = await startWarren(config, await discoverHandlers(config.handlersDir), logOptions);
+ * console.log(warren.url);
+ * await warren.stop();
+ * ```
+ */
+export async function startWarren(
+  config: Config,
+  handlers: HandlerInfo[],
+  logOptions: LogOptions,
+): Promise<Warren> {
+  const log = logger("runtime");
+  const names = topology(config.prefix);
+  const runsApi = config.role !== "worker";
+  const runsWorkers = config.role !== "api";
+  let stopping = false;
+
+  for (const h of handlers) {
+    const where = runsWorkers
+      ? `${h.config.workers} worker(s), prefetch ${h.config.prefetch}`
+      : "workers run elsewhere (role api)";
+    log.info(`handler {name}: queue {queue}, ${where}`, {
+      name: h.name,
+      queue: names.taskQueue(h.name),
+    });
+  }
+  if (handlers.length === 0) log.warn("no handlers in {dir}", { dir: config.handlersDir });
+
+  const store = runsApi ? await openSqliteStore(config.storePath) : undefined;
+  const feed = createFeed();
+  const recorder = store && createRecorder({ store, feed, names, log: logger("recorder") });
+
+  const link = runsApi
+    ? openLink<ApiSession>({
+      url: config.amqpUrl,
+      name: `warren ${config.prefix} api`,
+      log: logger("amqp"),
+      setup: async (model) => {
+        const pub = bindChannel(model, await model.createConfirmChannel(), log);
+        const ch = bindChannel(model, await model.createChannel(), log);
+        await declareAll(ch, names, handlers.map((h) => h.name));
+        await recorder?.consume(bindChannel(model, await model.createChannel(), log));
+        return { pub, ch };
+      },
+    })
+    : undefined;
+
+  const supervisor: Supervisor | undefined = runsWorkers
+    ? startSupervisor({ handlers, amqpUrl: config.amqpUrl, prefix: config.prefix, log: logOptions })
+    : undefined;
+
+  const inspect = async (handler: string): Promise<QueueCounts | undefined> => {
+    const session = link?.session();
+    if (!session) return undefined;
+    try {
+      const reply = await declareTaskQueue(session.ch, names, handler);
+      return { messages: reply.messageCount, consumers: reply.consumerCount };
+    } catch {
+      return undefined;
+    }
+  };
+
+  const notReady = async (): Promise<string[]> => {
+    const reasons: string[] = [];
+    if (stopping) reasons.push("shutting down");
+    if (link && !link.session()) reasons.push("not connected to the broker");
+    if (supervisor) {
+      for (const status of supervisor.status()) {
+        if (status.consuming > 0) continue;
+        const why = status.lastError ? ` (last error: ${status.lastError})` : "";
+        reasons.push(`handler ${status.handler}: no worker consuming${why}`);
+      }
+    } else if (link?.session()) {
+      for (const h of handlers) {
+        const counts = await inspect(h.name);
+        if (counts?.consumers === 0) {
+          reasons.push(`handler ${h.name}: no consumer on queue ${names.taskQueue(h.name)}`);
+        }
+      }
+    }
+    return reasons;
+  };
+
+  const deps: ApiDeps | undefined = store && {
+    handlers,
+    store,
+    feed,
+    maxBodyBytes: config.maxBodyBytes,
+    apiToken: config.apiToken,
+    enqueue: async (task) => {
+      if (stopping) throw new UnavailableError("Warren is shutting down");
+      const session = link?.session();
+      if (!session) throw new UnavailableError("not connected to the broker");
+      if (link?.blocked()) {
+        throw new UnavailableError("the broker is blocking publishers (memory or disk alarm)");
+      }
+      try {
+        await publishTask(session.pub, names, task, config.publishTimeoutMs);
+      } catch (error) {
+        throw new UnavailableError(errorMessage(error));
+      }
+    },
+    inspect,
+    notReady,
+    workers: () => supervisor?.status(),
+  };
+  const app = deps ? createApi(deps) : createHealthApi({ notReady });
+
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: () => {},
+  }, app.fetch);
+  const { hostname, port } = server.addr;
+  const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  log.info("listening on {url}", { url });
+
+  return {
+    url,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      log.info("stopping: no new tasks; waiting up to {grace} ms for running ones", {
+        grace: config.shutdownGraceMs,
+      });
+      feed.close();
+      await server.shutdown();
+      await supervisor?.stop(config.shutdownGraceMs);
+      if (link && recorder) await drainEvents(link.session()?.ch, names.eventsQueue);
+      await recorder?.flush();
+      await link?.close();
+      await store?.close();
+      log.info("stopped");
+    },
+  };
+
+  /** Gives the recorder up to two seconds to take in the events the workers sent last. */
+  async function drainEvents(ch: Channel | undefined, queue: string): Promise<void> {
+    const deadline = Date.now() + 2_000;
+    while (ch && Date.now() < deadline) {
+      try {
+        if ((await ch.checkQueue(queue)).messageCount === 0) return;
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

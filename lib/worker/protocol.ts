@@ -1,0 +1,40 @@
+/**
+ * The messages between the supervisor (main thread) and a handler's Web Worker.
+ *
+ * @module
+ */
+
+import type { HandlerInfo } from "../handler.ts";
+import type { LogOptions } from "../log.ts";
+
+/** Sent once to a new worker: what to run and where the broker is. */
+export interface StartMessage {
+  type: "start";
+  handler: HandlerInfo;
+  /** Names of all handlers, so `ctx.enqueue` can refuse an unknown one. */
+  handlers: string[];
+  amqpUrl: string;
+  prefix: string;
+  /** Position of this worker among its handler's workers, for names in logs and the broker. */
+  index: number;
+  log: LogOptions;
+}
+
+/** Asks a worker to stop consuming, finish what it holds, close its connection and say so. */
+export interface StopMessage {
+  type: "stop";
+}
+
+/** Main thread to worker. */
+export type ToWorker = StartMessage | StopMessage;
+
+/** Worker to main thread. */
+export type FromWorker =
+  /** The worker's consumer is up (again, after a reconnect). */
+  | { type: "consuming" }
+  /** The worker lost its broker connection; it reconnects by itself. */
+  | { type: "disconnected" }
+  /** The worker cannot run its handler (the module failed to load); it will not recover. */
+  | { type: "fatal"; error: string }
+  /** The worker finished a stop: nothing in flight, connection closed. */
+  | { type: "stopped" };
