@@ -38,17 +38,3 @@ export function parseDuration(value: Duration): number | undefined {
   }
   return Math.round(total);
 }
-
-/** Formats milliseconds the short way people read them: `90000` → `"1m30s"`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  let rest = Math.round(ms / 1000);
-  let text = "";
-  for (const [unit, size] of [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]] as const) {
-    if (rest >= size) {
-      text += `${Math.floor(rest / size)}${unit}`;
-      rest %= size;
-    }
-  }
-  return text;
-}

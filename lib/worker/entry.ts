@@ -124,6 +124,9 @@ async function start(message: StartMessage): Promise<void> {
       payload: fromWarren ? undefined : payload,
     }, taskLog);
 
+    // Let the socket write the event before a handler that never yields takes the thread.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+
     const controller = new AbortController();
     const ctx: Context = {
       id,

@@ -211,10 +211,16 @@ export async function postTask(
 }
 
 /** Waits until a task reaches `state` and returns it. */
-export function waitForState(url: string, id: string, state: string, timeoutMs = 15_000) {
+export function waitForState(
+  url: string,
+  id: string,
+  state: string,
+  timeoutMs = 15_000,
+  init?: RequestInit,
+) {
   return waitFor(
     async () => {
-      const [status, task] = await getJson(`${url}/tasks/${id}`);
+      const [status, task] = await getJson(`${url}/tasks/${id}`, init);
       return status === 200 && task.state === state ? task : undefined;
     },
     timeoutMs,

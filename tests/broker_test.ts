@@ -1,0 +1,82 @@
+/**
+ * The broker going away: /readyz and POST answer 503 with Retry-After (nothing is promised that
+ * is not in the broker), and everything resumes by itself when the broker is back.
+ */
+
+import assert from "node:assert/strict";
+import { startProxy } from "./helpers/proxy.ts";
+import {
+  AMQP_URL,
+  deleteTopology,
+  getJson,
+  postTask,
+  startWarren,
+  waitFor,
+  waitForState,
+} from "./helpers/warren.ts";
+
+Deno.test("broker: 503 while the broker is unreachable, recovery when it is back", async () => {
+  const broker = new URL(AMQP_URL);
+  const proxy = startProxy({ hostname: broker.hostname, port: Number(broker.port || 5672) });
+  const viaProxy = new URL(AMQP_URL);
+  viaProxy.hostname = "127.0.0.1";
+  viaProxy.port = String(proxy.port);
+  const warren = await startWarren({ env: { AMQP_URL: viaProxy.toString() } });
+  try {
+    const [, before] = await postTask(warren.url, "echo", { n: 1 });
+    await waitForState(warren.url, before.id, "succeeded");
+
+    proxy.pause();
+    const [readyStatus, notReady] = await waitFor(
+      async () => {
+        const answer = await getJson(`${warren.url}/readyz`);
+        return answer[0] === 503 ? answer : undefined;
+      },
+      10_000,
+      "/readyz to answer 503",
+    );
+    assert.equal(readyStatus, 503);
+    assert.ok(notReady.reasons.includes("not connected to the broker"), notReady.detail);
+
+    const [status, problem, headers] = await postTask(warren.url, "echo", { n: 2 });
+    assert.equal(status, 503);
+    assert.equal(headers.get("retry-after"), "5");
+    assert.match(problem.detail, /not connected to the broker; nothing was enqueued/);
+    assert.equal((await getJson(`${warren.url}/healthz`))[0], 200, "alive all the same");
+
+    proxy.resume();
+    await waitFor(async () => (await getJson(`${warren.url}/readyz`))[0] === 200, 30_000, "ready");
+    const [, after] = await postTask(warren.url, "echo", { n: 3 });
+    const task = await waitForState(warren.url, after.id, "succeeded");
+    assert.deepEqual(task.result, { echo: { n: 3 } });
+  } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+  }
+});
+
+Deno.test("broker: a refused login is retried and the password never reaches the log", async () => {
+  const url = new URL(AMQP_URL);
+  url.password = "wrong-secret-pw";
+  const warren = await startWarren({ env: { AMQP_URL: url.toString() }, ready: false });
+  try {
+    const [status, body] = await waitFor(
+      async () => {
+        const answer = await getJson(`${warren.url}/readyz`);
+        return answer[1].reasons ? answer : undefined;
+      },
+      10_000,
+      "a readiness answer",
+    );
+    assert.equal(status, 503);
+    assert.ok(body.reasons.includes("not connected to the broker"));
+    await waitFor(() => /cannot reach the broker/.test(warren.output()), 10_000, "a log line");
+    assert.ok(!warren.output().includes("wrong-secret-pw"), warren.output());
+    const [postStatus, problem] = await postTask(warren.url, "echo", {});
+    assert.equal(postStatus, 503);
+    assert.ok(!JSON.stringify(problem).includes("wrong-secret-pw"));
+  } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+  }
+});

@@ -1,0 +1,87 @@
+/**
+ * A TCP proxy for fault injection: Warren talks to the broker through it, and a test cuts the
+ * connections or refuses new ones on command.
+ *
+ * @module
+ */
+
+/** A running proxy; see {@linkcode startProxy}. */
+export interface Proxy {
+  /** The port to point AMQP_URL at (on 127.0.0.1). */
+  port: number;
+  /** Closes every open connection, as a network failure would. */
+  cut(): void;
+  /** Cuts, and refuses new connections until {@linkcode Proxy.resume}. */
+  pause(): void;
+  /** Accepts connections again. */
+  resume(): void;
+  /** Stops the proxy and closes all it holds. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy on a free loopback port to `target`.
+ *
+ * @example
+ * ```ts
+ * const proxy = startProxy({ hostname: "127.0.0.1", port: 5672 });
+ * const url = `amqp://guest:guest@127.0.0.1:${proxy.port}`;
+ * ```
+ */
+export function startProxy(target: { hostname: string; port: number }): Proxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const pipes = new Set<Promise<unknown>>();
+  let paused = false;
+
+  const close = (conn: Deno.Conn) => {
+    if (!open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  };
+
+  const accepting = (async () => {
+    for await (const client of listener) {
+      if (paused) {
+        client.close();
+        continue;
+      }
+      open.add(client);
+      const piping = Deno.connect(target).then((upstream) => {
+        open.add(upstream);
+        const pair = () => {
+          close(client);
+          close(upstream);
+        };
+        return Promise.allSettled([
+          client.readable.pipeTo(upstream.writable).finally(pair),
+          upstream.readable.pipeTo(client.writable).finally(pair),
+        ]);
+      }).catch(() => close(client));
+      pipes.add(piping);
+      piping.finally(() => pipes.delete(piping));
+    }
+  })().catch(() => {});
+
+  const cut = () => [...open].forEach(close);
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    cut,
+    pause() {
+      paused = true;
+      cut();
+    },
+    resume() {
+      paused = false;
+    },
+    async close() {
+      listener.close();
+      cut();
+      await accepting;
+      await Promise.allSettled([...pipes]);
+    },
+  };
+}

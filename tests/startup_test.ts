@@ -1,0 +1,56 @@
+/**
+ * Start-up as a user sees it: one log line per handler and the address; a bad setting or a bad
+ * handler file stops start-up with one line that names it, and exit code 2.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { deleteTopology, ROOT, runWarren, startWarren } from "./helpers/warren.ts";
+
+Deno.test("startup: the shipped handlers, one line each, then the address", async () => {
+  const warren = await startWarren({ handlersDir: join(ROOT, "handlers") });
+  try {
+    const output = warren.output();
+    assert.match(
+      output,
+      new RegExp(`handler countdown: queue ${warren.prefix}\\.task\\.countdown, 1 worker`),
+    );
+    assert.match(
+      output,
+      new RegExp(`handler hello: queue ${warren.prefix}\\.task\\.hello, 1 worker`),
+    );
+    assert.match(output, /listening on http:\/\/127\.0\.0\.1:\d+/);
+  } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+    await deleteTopology(warren.prefix, ["countdown", "hello"]);
+  }
+});
+
+Deno.test("startup: bad settings stop it with one line naming them", async () => {
+  const cases: [Record<string, string>, string[], RegExp][] = [
+    [{ PORT: "eighty" }, [], /^warren: PORT must be a whole number/],
+    [{ HOST: "0.0.0.0" }, [], /^warren: HOST=0\.0\.0\.0 is reachable from other machines/],
+    [{ AMQP_URL: "amqp://app:hunter22-secret@" }, [], /^warren: AMQP_URL/],
+    [{ WARREN_HANDLERS: "/nonexistent" }, [], /^warren: WARREN_HANDLERS: cannot read/],
+    [{}, ["--role=boss"], /^warren: --role must be all, api or worker/],
+  ];
+  for (const [env, args, message] of cases) {
+    const { code, output } = await runWarren({
+      env: { AMQP_URL: "amqp://app:hunter22-secret@localhost:5672", ...env },
+      args,
+    });
+    assert.equal(code, 2, output);
+    assert.match(output.trim(), message);
+    assert.equal(output.trim().split("\n").length, 1, output);
+    assert.ok(!output.includes("hunter22-secret"), output);
+  }
+});
+
+Deno.test("startup: a handler file with a bad name is refused, naming it", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "Resize Image.ts"), "export default () => 1;");
+  const { code, output } = await runWarren({ handlersDir: dir });
+  assert.equal(code, 2, output);
+  assert.match(output, /^warren: handler file .*Resize Image\.ts: a handler name may only hold/m);
+  await Deno.remove(dir, { recursive: true });
+});

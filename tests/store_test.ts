@@ -1,0 +1,116 @@
+/**
+ * The task store: events fold into records, state only moves forward in any arrival order, and
+ * the SQLite file keeps everything across a reopen.
+ */
+
+import assert from "node:assert/strict";
+import type { TaskEvent } from "../lib/events.ts";
+import { openSqliteStore } from "../lib/store/sqlite.ts";
+import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
+
+const id = "t-1";
+const handler = "echo";
+const queued: TaskEvent = { type: "queued", id, handler, attempt: 0, at: 1000, payload: { a: 1 } };
+const running: TaskEvent = { type: "running", id, handler, attempt: 1, at: 2000 };
+const progress: TaskEvent = { type: "progress", id, handler, attempt: 1, at: 2500, progress: 0.5 };
+const succeeded: TaskEvent = {
+  type: "succeeded",
+  id,
+  handler,
+  attempt: 1,
+  at: 3000,
+  result: { ok: true },
+};
+
+function fold(events: TaskEvent[]): TaskRecord {
+  let record: TaskRecord | undefined;
+  for (const event of events) record = mergeEvent(record, event)?.record ?? record;
+  return record!;
+}
+
+Deno.test("merge: events in order build the record", () => {
+  const record = fold([queued, running, progress, succeeded]);
+  assert.deepEqual(record, {
+    id,
+    handler,
+    state: "succeeded",
+    attempts: 1,
+    payload: { a: 1 },
+    result: { ok: true },
+    error: null,
+    progress: 0.5,
+    createdAt: 1000,
+    startedAt: 2000,
+    finishedAt: 3000,
+  });
+});
+
+Deno.test("merge: any arrival order gives the same final record", () => {
+  const expected = fold([queued, running, progress, succeeded]);
+  const orders = [
+    [succeeded, running, queued, progress],
+    [running, succeeded, queued],
+    [queued, succeeded, running, progress],
+    [succeeded, queued, running],
+  ];
+  for (const order of orders) {
+    const record = fold(order);
+    assert.equal(record.state, "succeeded");
+    assert.deepEqual(record.result, { ok: true });
+    assert.deepEqual(record.payload, { a: 1 });
+    assert.equal(record.createdAt, 1000);
+    assert.equal(record.finishedAt, expected.finishedAt);
+  }
+});
+
+Deno.test("merge: terminal states are final and duplicates change nothing", () => {
+  const done = fold([queued, running, succeeded]);
+  assert.equal(mergeEvent(done, succeeded), undefined);
+  assert.equal(mergeEvent(done, running), undefined);
+  assert.equal(mergeEvent(done, progress), undefined);
+  const dead: TaskEvent = { ...succeeded, type: "dead", error: { message: "x" } };
+  assert.equal(mergeEvent(done, dead), undefined);
+});
+
+Deno.test("merge: progress counts only while its attempt runs, and is visible", () => {
+  const before = fold([queued]);
+  assert.equal(mergeEvent(before, progress), undefined, "not running yet");
+  const merged = mergeEvent(fold([queued, running]), progress)!;
+  assert.equal(merged.visible, "progress");
+  assert.equal(merged.record.progress, 0.5);
+  const late = mergeEvent(fold([queued, running]), { ...queued, payload: undefined });
+  assert.equal(late, undefined, "a late queued event without news changes nothing");
+  const filling = mergeEvent(fold([running]), queued)!;
+  assert.equal(filling.visible, undefined, "filling in facts is not a state change");
+  assert.equal(filling.record.state, "running");
+  assert.deepEqual(filling.record.payload, { a: 1 });
+});
+
+Deno.test("sqlite store: batches fold, lists filter, a reopen keeps everything", async () => {
+  const path = `${await Deno.makeTempDir()}/nested/warren.db`;
+  let store = await openSqliteStore(path);
+  const changes = await store.apply([queued, running, progress, succeeded]);
+  assert.deepEqual(changes.map((c) => c.type), ["queued", "running", "progress", "succeeded"]);
+  assert.deepEqual(changes.at(-1)!.task.result, { ok: true });
+  await store.apply([
+    { type: "queued", id: "t-2", handler: "other", attempt: 0, at: 5000 },
+    { type: "running", id: "t-3", handler, attempt: 1, at: 6000 },
+    { type: "dead", id: "t-3", handler, attempt: 1, at: 7000, error: { message: "boom" } },
+  ]);
+  await store.close();
+
+  store = await openSqliteStore(path);
+  try {
+    assert.deepEqual(await store.get(id), fold([queued, running, progress, succeeded]));
+    assert.equal(await store.get("missing"), undefined);
+    const all = await store.list({ limit: 10 });
+    assert.deepEqual(all.map((t) => t.id), ["t-3", "t-2", "t-1"], "newest first");
+    assert.deepEqual((await store.list({ handler, limit: 10 })).map((t) => t.id), ["t-3", "t-1"]);
+    assert.deepEqual((await store.list({ state: "dead", limit: 10 })).map((t) => t.id), ["t-3"]);
+    assert.deepEqual((await store.list({ limit: 1 })).map((t) => t.id), ["t-3"]);
+    assert.deepEqual((await store.get("t-3"))?.error, { message: "boom" });
+    assert.deepEqual(await store.apply([succeeded]), [], "a duplicate is no change");
+  } finally {
+    await store.close();
+  }
+});
