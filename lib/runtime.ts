@@ -138,7 +138,7 @@ export async function startWarren(
       try {
         await publishTask(session.pub, names, task, config.publishTimeoutMs);
       } catch (error) {
-        throw new UnavailableError(errorMessage(error));
+        throw new UnavailableError(errorMessage(error), true);
       }
     },
     inspect,

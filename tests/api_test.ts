@@ -91,6 +91,28 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
       assert.equal(task.result, null);
     });
 
+    await t.step("an attempt past its timeout ends dead, and ctx.signal aborted", async () => {
+      const [, body] = await postTask(warren.url, "slow", {});
+      const task = await waitForState(warren.url, body.id, "dead");
+      assert.match(task.error.message, /timed out after 300 ms/);
+      const took = Date.parse(task.finished_at) - Date.parse(task.started_at);
+      assert.ok(took >= 250 && took < 3000, `took ${took} ms`);
+    });
+
+    await t.step("ctx.enqueue starts other tasks, recorded with their payload", async () => {
+      const [, body] = await postTask(warren.url, "fanout", { count: 3 });
+      const parent = await waitForState(warren.url, body.id, "succeeded");
+      assert.equal(parent.result.ids.length, 3);
+      for (const [i, id] of parent.result.ids.entries()) {
+        const child = await waitForState(warren.url, id, "succeeded");
+        assert.deepEqual(child.payload, { parent: body.id, i });
+        assert.deepEqual(child.result, { echo: { parent: body.id, i } });
+      }
+      const [, bad] = await postTask(warren.url, "fanout", { count: 1, to: "nope" });
+      const failed = await waitForState(warren.url, bad.id, "dead");
+      assert.match(failed.error.message, /ctx.enqueue: unknown handler "nope"/);
+    });
+
     await t.step(
       "GET /tasks lists newest first and filters by handler, state and limit",
       async () => {
@@ -102,7 +124,8 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
         const [, echo] = await getJson(`${warren.url}/tasks?handler=echo&limit=2`);
         assert.equal(echo.tasks.length, 2);
         assert.ok(echo.tasks.every((task: { handler: string }) => task.handler === "echo"));
-        assert.deepEqual(echo.tasks[0].result, { echo: { late: true } }, "newest first");
+        const times = all.tasks.map((task: { created_at: string }) => Date.parse(task.created_at));
+        assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
         const [badState, problem] = await getJson(`${warren.url}/tasks?state=sleeping`);
         assert.equal(badState, 400);
         assert.match(problem.detail, /state must be one of/);

@@ -56,6 +56,36 @@ Deno.test("broker: 503 while the broker is unreachable, recovery when it is back
   }
 });
 
+Deno.test("broker: a publish the broker does not confirm in time is a 503", async () => {
+  const broker = new URL(AMQP_URL);
+  const proxy = startProxy({ hostname: broker.hostname, port: Number(broker.port || 5672) });
+  const viaProxy = new URL(AMQP_URL);
+  viaProxy.hostname = "127.0.0.1";
+  viaProxy.port = String(proxy.port);
+  const warren = await startWarren({
+    env: { AMQP_URL: viaProxy.toString(), WARREN_PUBLISH_TIMEOUT: "1s" },
+  });
+  try {
+    proxy.stall();
+    const started = Date.now();
+    const [status, problem, headers] = await postTask(warren.url, "echo", { stalled: true });
+    assert.equal(status, 503);
+    assert.ok(headers.get("retry-after"));
+    assert.match(problem.detail, /did not confirm within 1000 ms; the broker may still have it/);
+    assert.ok(Date.now() - started >= 1000);
+    const [, list] = await getJson(`${warren.url}/tasks?handler=echo`);
+    assert.equal(list.tasks.length, 0, "no record of a task that was refused");
+    proxy.resume();
+    const [after] = await postTask(warren.url, "echo", { n: 1 });
+    assert.equal(after, 202);
+  } finally {
+    proxy.resume();
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+  }
+});
+
 Deno.test("broker: a refused login is retried and the password never reaches the log", async () => {
   const url = new URL(AMQP_URL);
   url.password = "wrong-secret-pw";

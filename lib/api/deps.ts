@@ -42,4 +42,11 @@ export interface ApiDeps {
 /** Enqueueing cannot be promised now (broker away, blocked, unconfirmed, or shutting down). */
 export class UnavailableError extends Error {
   override name = "UnavailableError";
+  /**
+   * @param sent Whether the message left this process: if so (no confirm in time, or the
+   * connection died after the write) the broker may still have it, and the task may run.
+   */
+  constructor(message: string, readonly sent = false) {
+    super(message);
+  }
 }

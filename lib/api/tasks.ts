@@ -70,9 +70,15 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       try {
         await deps.enqueue(task);
       } catch (error) {
-        const reason = error instanceof UnavailableError ? error.message : errorMessage(error);
+        const sent = !(error instanceof UnavailableError) || error.sent;
+        const reason = errorMessage(error);
         log.warn("refused a task for {handler}: {reason}", { handler: name, reason });
-        return unavailable(`the task was not accepted: ${reason}; nothing was enqueued`);
+        return unavailable(
+          sent
+            ? `the task was not accepted: ${reason}; the broker may still have it, so it may ` +
+              `run as task ${task.id}`
+            : `the task was not accepted: ${reason}; nothing was enqueued`,
+        );
       }
       try {
         await deps.store.apply([{

@@ -13,8 +13,10 @@ export interface Proxy {
   cut(): void;
   /** Cuts, and refuses new connections until {@linkcode Proxy.resume}. */
   pause(): void;
-  /** Accepts connections again. */
+  /** Accepts connections again, and lets stalled bytes flow. */
   resume(): void;
+  /** Keeps connections open but stops forwarding bytes, as a hung network would. */
+  stall(): void;
   /** Stops the proxy and closes all it holds. */
   close(): Promise<void>;
 }
@@ -33,6 +35,19 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
   const open = new Set<Deno.Conn>();
   const pipes = new Set<Promise<unknown>>();
   let paused = false;
+  let gate: PromiseWithResolvers<void> | undefined;
+
+  /** Copies bytes from one side to the other, waiting at the gate while stalled. */
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const n = await from.read(buffer);
+      if (n === null) return;
+      while (gate) await gate.promise;
+      let written = 0;
+      while (written < n) written += await to.write(buffer.subarray(written, n));
+    }
+  };
 
   const close = (conn: Deno.Conn) => {
     if (!open.delete(conn)) return;
@@ -57,8 +72,8 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
           close(upstream);
         };
         return Promise.allSettled([
-          client.readable.pipeTo(upstream.writable).finally(pair),
-          upstream.readable.pipeTo(client.writable).finally(pair),
+          pump(client, upstream).finally(pair),
+          pump(upstream, client).finally(pair),
         ]);
       }).catch(() => close(client));
       pipes.add(piping);
@@ -76,8 +91,15 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
     },
     resume() {
       paused = false;
+      gate?.resolve();
+      gate = undefined;
+    },
+    stall() {
+      gate ??= Promise.withResolvers<void>();
     },
     async close() {
+      gate?.resolve();
+      gate = undefined;
       listener.close();
       cut();
       await accepting;
