@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startProxy } from "./helpers/proxy.ts";
+import { brokerProxy } from "./helpers/proxy.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -16,12 +16,8 @@ import {
 } from "./helpers/warren.ts";
 
 Deno.test("broker: 503 while the broker is unreachable, recovery when it is back", async () => {
-  const broker = new URL(AMQP_URL);
-  const proxy = startProxy({ hostname: broker.hostname, port: Number(broker.port || 5672) });
-  const viaProxy = new URL(AMQP_URL);
-  viaProxy.hostname = "127.0.0.1";
-  viaProxy.port = String(proxy.port);
-  const warren = await startWarren({ env: { AMQP_URL: viaProxy.toString() } });
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({ env: { AMQP_URL: proxy.url } });
   try {
     const [, before] = await postTask(warren.url, "echo", { n: 1 });
     await waitForState(warren.url, before.id, "succeeded");
@@ -57,14 +53,8 @@ Deno.test("broker: 503 while the broker is unreachable, recovery when it is back
 });
 
 Deno.test("broker: a publish the broker does not confirm in time is a 503", async () => {
-  const broker = new URL(AMQP_URL);
-  const proxy = startProxy({ hostname: broker.hostname, port: Number(broker.port || 5672) });
-  const viaProxy = new URL(AMQP_URL);
-  viaProxy.hostname = "127.0.0.1";
-  viaProxy.port = String(proxy.port);
-  const warren = await startWarren({
-    env: { AMQP_URL: viaProxy.toString(), WARREN_PUBLISH_TIMEOUT: "1s" },
-  });
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({ env: { AMQP_URL: proxy.url, WARREN_PUBLISH_TIMEOUT: "1s" } });
   try {
     proxy.stall();
     const started = Date.now();

@@ -107,3 +107,21 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
     },
   };
 }
+
+/**
+ * A proxy in front of the broker of an AMQP URL; `url` is the same URL pointed at the proxy.
+ *
+ * @example
+ * ```ts
+ * const proxy = brokerProxy("amqp://guest:guest@localhost:5672");
+ * // start Warren with AMQP_URL = proxy.url, then proxy.cut()
+ * ```
+ */
+export function brokerProxy(amqpUrl: string): Proxy & { url: string } {
+  const broker = new URL(amqpUrl);
+  const proxy = startProxy({ hostname: broker.hostname, port: Number(broker.port || 5672) });
+  const url = new URL(amqpUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(proxy.port);
+  return { ...proxy, url: url.toString() };
+}
