@@ -51,44 +51,51 @@ export function isTerminal(state: TaskState): boolean {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The wire form of an event. */
-export function encodeEvent(event: TaskEvent): Uint8Array {
-  return encoder.encode(JSON.stringify(event));
+/** The wire form of events: a JSON array (one message may carry a batch). */
+export function encodeEvents(events: TaskEvent[]): Uint8Array {
+  return encoder.encode(JSON.stringify(events));
 }
 
-/** Reads an event off the wire; `undefined` when the bytes are not one. */
-export function decodeEvent(bytes: Uint8Array): TaskEvent | undefined {
+/**
+ * Reads events off the wire: a JSON array of events, or a single event object. Returns
+ * `undefined` when the bytes are not that.
+ */
+export function decodeEvents(bytes: Uint8Array): TaskEvent[] | undefined {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(bytes));
   } catch {
     return undefined;
   }
-  if (typeof value !== "object" || value === null) return undefined;
-  const event = value as Partial<TaskEvent>;
-  const typeOk = event.type === "progress" || TASK_STATES.includes(event.type as TaskState);
-  if (
-    !typeOk || typeof event.id !== "string" || typeof event.handler !== "string" ||
-    typeof event.attempt !== "number" || typeof event.at !== "number"
-  ) {
-    return undefined;
-  }
-  return event as TaskEvent;
+  const list = Array.isArray(value) ? value : [value];
+  return list.every(isEvent) ? list : undefined;
 }
 
-/** Publishes an event and waits for the broker's confirm. */
-export function publishEvent(
+function isEvent(value: unknown): value is TaskEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const event = value as Partial<TaskEvent>;
+  return (event.type === "progress" || TASK_STATES.includes(event.type as TaskState)) &&
+    typeof event.id === "string" && typeof event.handler === "string" &&
+    typeof event.attempt === "number" && typeof event.at === "number";
+}
+
+/**
+ * Publishes a batch of events of one handler and one type as one message, and waits for the
+ * broker's confirm.
+ */
+export function publishEvents(
   ch: ConfirmChannel,
   names: Topology,
-  event: TaskEvent,
+  events: TaskEvent[],
   timeoutMs: number,
 ): Promise<void> {
+  const { handler, type } = events[0];
   return publishConfirmed(
     ch,
     names.eventsExchange,
-    eventRoutingKey(event.handler, event.type),
-    encodeEvent(event),
-    { contentType: "application/json", type: event.type, messageId: event.id },
+    eventRoutingKey(handler, type),
+    encodeEvents(events),
+    { contentType: "application/json", type },
     timeoutMs,
   );
 }

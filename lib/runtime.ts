@@ -17,6 +17,7 @@ import { publishTask } from "./enqueue.ts";
 import type { HandlerInfo } from "./handler.ts";
 import { errorMessage, logger, type LogOptions } from "./log.ts";
 import { openSqliteStore } from "./store/sqlite.ts";
+import { createWriter } from "./store/writer.ts";
 import { startSupervisor, type Supervisor } from "./worker/supervisor.ts";
 
 /** A running Warren. */
@@ -69,7 +70,8 @@ export async function startWarren(
 
   const store = runsApi ? await openSqliteStore(config.storePath) : undefined;
   const feed = createFeed();
-  const recorder = store && createRecorder({ store, feed, names, log: logger("recorder") });
+  const writer = store && createWriter(store, (changes) => feed.publish(changes));
+  const recorder = writer && createRecorder({ writer, names, log: logger("recorder") });
 
   const link = runsApi
     ? openLink<ApiSession>({
@@ -122,9 +124,10 @@ export async function startWarren(
     return reasons;
   };
 
-  const deps: ApiDeps | undefined = store && {
+  const deps: ApiDeps | undefined = store && writer && {
     handlers,
     store,
+    writer,
     feed,
     maxBodyBytes: config.maxBodyBytes,
     apiToken: config.apiToken,
@@ -169,6 +172,7 @@ export async function startWarren(
       await supervisor?.stop(config.shutdownGraceMs);
       if (link && recorder) await drainEvents(link.session()?.ch, names.eventsQueue);
       await recorder?.flush();
+      await writer?.flush();
       await link?.close();
       await store?.close();
       log.info("stopped");

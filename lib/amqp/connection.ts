@@ -59,6 +59,10 @@ export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
 
   const connecting = connect(options.url, {
     clientProperties: { connection_name: options.name },
+    // Small frames (confirms, acks, events) must not wait for Nagle's algorithm: it adds up to
+    // 40 ms per round trip with Linux's delayed ACKs.
+    noDelay: true,
+    keepAlive: true,
     recovery: {
       waitForConnect: false,
       maxRetries: Infinity,

@@ -8,6 +8,7 @@
 import type { HandlerInfo } from "../handler.ts";
 import type { NewTask } from "../enqueue.ts";
 import type { TaskStore } from "../store/store.ts";
+import type { StoreWriter } from "../store/writer.ts";
 import type { WorkerStatus } from "../worker/supervisor.ts";
 import type { Feed } from "./feed.ts";
 
@@ -20,7 +21,9 @@ export interface QueueCounts {
 /** The api's view of the rest of Warren. */
 export interface ApiDeps {
   handlers: HandlerInfo[];
+  /** For reads; writes go through {@linkcode ApiDeps.writer}. */
   store: TaskStore;
+  writer: StoreWriter;
   feed: Feed;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;

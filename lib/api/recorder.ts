@@ -1,21 +1,20 @@
 /**
  * The recorder: consumes lifecycle events into the task store in batches (one transaction per
- * batch), tells the live feed, and only then acks, so no event is lost if the process dies.
+ * batch, through the store writer, which also tells the live feed), and only then acks, so no
+ * event is lost if the process dies.
  *
  * @module
  */
 
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { Topology } from "../amqp/topology.ts";
-import { decodeEvent, type TaskEvent } from "../events.ts";
+import { decodeEvents, type TaskEvent } from "../events.ts";
 import { errorMessage, type Logger } from "../log.ts";
-import type { TaskStore } from "../store/store.ts";
-import type { Feed } from "./feed.ts";
+import type { StoreWriter } from "../store/writer.ts";
 
 /** Options of {@linkcode createRecorder}. */
 export interface RecorderOptions {
-  store: TaskStore;
-  feed: Feed;
+  writer: StoreWriter;
   names: Topology;
   log: Logger;
   /** Events per transaction at most. Default 500. */
@@ -35,7 +34,7 @@ export interface Recorder {
 interface Pending {
   ch: Channel;
   delivery: ConsumeMessage;
-  event: TaskEvent | undefined;
+  events: TaskEvent[];
 }
 
 /**
@@ -43,7 +42,7 @@ interface Pending {
  *
  * @example
  * ```ts
- * const recorder = createRecorder({ store, feed, names, log });
+ * const recorder = createRecorder({ writer, names, log });
  * await recorder.consume(channel);
  * ```
  */
@@ -65,9 +64,9 @@ export function createRecorder(options: RecorderOptions): Recorder {
   };
 
   const record = async (batch: Pending[]) => {
-    const events = batch.flatMap((item) => item.event ? [item.event] : []);
+    const events = batch.flatMap((item) => item.events);
     try {
-      options.feed.publish(await options.store.apply(events));
+      await options.writer.write(events);
     } catch (error) {
       options.log.error("cannot record {count} events ({error}); they will be delivered again", {
         count: events.length,
@@ -85,9 +84,9 @@ export function createRecorder(options: RecorderOptions): Recorder {
       await ch.prefetch(batchSize * 2);
       await ch.consume(options.names.eventsQueue, (delivery) => {
         if (!delivery) return;
-        const event = decodeEvent(delivery.content);
-        if (!event) options.log.warn("dropped a malformed lifecycle event");
-        pending.push({ ch, delivery, event });
+        const events = decodeEvents(delivery.content);
+        if (!events) options.log.warn("dropped a malformed lifecycle event message");
+        pending.push({ ch, delivery, events: events ?? [] });
         if (pending.length >= batchSize) flush();
         else timer ??= setTimeout(flush, lingerMs);
       });

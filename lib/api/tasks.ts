@@ -81,7 +81,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
         );
       }
       try {
-        await deps.store.apply([{
+        await deps.writer.write([{
           type: "queued",
           id: task.id,
           handler: name,

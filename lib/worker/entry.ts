@@ -10,10 +10,11 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqp
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
 import { declareAll, topology } from "../amqp/topology.ts";
 import { ATTEMPT_HEADER, CREATED_AT_HEADER, publishTask } from "../enqueue.ts";
-import { publishEvent, type TaskError, type TaskEvent } from "../events.ts";
+import { publishEvents, type TaskError, type TaskEvent } from "../events.ts";
 import { HANDLER_NAME } from "../discover.ts";
 import type { Context, Handler } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
+import { createOutbox, type Outbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
 /** How long a worker waits for the broker to confirm an event before giving the delivery back. */
@@ -28,6 +29,8 @@ const port = self as unknown as {
 interface Session {
   pub: ConfirmChannel;
   sub: Channel;
+  /** Lifecycle events go out through it, batched, on `pub`. */
+  outbox: Outbox;
   consumerTag?: string;
 }
 
@@ -78,7 +81,8 @@ async function start(message: StartMessage): Promise<void> {
       const sub = bindChannel(model, await model.createChannel(), log);
       await declareAll(sub, names, [info.name]);
       await sub.prefetch(info.config.prefetch);
-      const session: Session = { pub, sub };
+      const outbox = createOutbox((events) => publishEvents(pub, names, events, EVENT_CONFIRM_MS));
+      const session: Session = { pub, sub, outbox };
       if (!stopping) {
         const reply = await sub.consume(queue, (delivery) => {
           if (!delivery) return; // cancelled by the broker (queue deleted): the link reconnects
@@ -117,15 +121,14 @@ async function start(message: StartMessage): Promise<void> {
 
     // Producers other than Warren recorded no "queued" event with the payload: send it now.
     const fromWarren = headers[CREATED_AT_HEADER] !== undefined;
-    report(session, {
+    // Wait for the broker to have the "running" event: a handler that never yields would
+    // otherwise hold it in this thread's socket buffer until it returns.
+    await report(session, {
       ...base,
       type: "running",
       at: Date.now(),
       payload: fromWarren ? undefined : payload,
     }, taskLog);
-
-    // Let the socket write the event before a handler that never yields takes the thread.
-    await new Promise((resolve) => setTimeout(resolve, 0));
 
     const controller = new AbortController();
     const ctx: Context = {
@@ -164,7 +167,7 @@ async function start(message: StartMessage): Promise<void> {
   /** Records the outcome, then acks; if the broker did not confirm, gives the delivery back. */
   async function finish(session: Session, delivery: ConsumeMessage, event: TaskEvent, l: Logger) {
     try {
-      await publishEvent(session.pub, names, event, EVENT_CONFIRM_MS);
+      await session.outbox.add(event);
     } catch (error) {
       l.warn("could not record the outcome ({error}); the task will be delivered again", {
         error: errorMessage(error),
@@ -175,8 +178,9 @@ async function start(message: StartMessage): Promise<void> {
     settle(() => session.sub.ack(delivery));
   }
 
-  function report(session: Session, event: TaskEvent, l: Logger): void {
-    publishEvent(session.pub, names, event, EVENT_CONFIRM_MS).catch((error) =>
+  /** Sends an event; resolves when confirmed or failed (a lost report is only logged). */
+  function report(session: Session, event: TaskEvent, l: Logger): Promise<void> {
+    return session.outbox.add(event).catch((error) =>
       l.debug("could not report {type}: {error}", { type: event.type, error: errorMessage(error) })
     );
   }

@@ -39,6 +39,8 @@ export interface StartOptions {
 /** A Warren process under test. */
 export interface Process {
   url: string;
+  /** The operating system's process id. */
+  pid: number;
   prefix: string;
   storePath: string;
   /** Everything it printed so far. */
@@ -85,6 +87,7 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
   let stopped: Promise<number> | undefined;
   return {
     url,
+    pid: child.pid,
     prefix,
     storePath,
     output: () => output,

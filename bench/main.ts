@@ -1,0 +1,357 @@
+/**
+ * `deno task bench [--quick]`: Warren's throughput, latency and footprint beside the broker's own
+ * ceiling, measured in one run against the same broker. Prints a table, writes
+ * bench/results/<timestamp>.json and latest.json (`--quick`: quick.json), and fails if any task
+ * is unaccounted for.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { cpus, totalmem } from "node:os";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import {
+  AMQP_URL,
+  deleteTopology,
+  getJson,
+  type Process,
+  startWarren,
+  uniquePrefix,
+  waitFor,
+} from "../tests/helpers/warren.ts";
+import { measureCeiling } from "./ceiling.ts";
+import { hasWrk, percentile, postLoad } from "./load.ts";
+
+const quick = Deno.args.includes("--quick");
+const HANDLERS = fromFileUrl(new URL("./handlers", import.meta.url));
+const RESULTS = fromFileUrl(new URL("./results", import.meta.url));
+const BENCH_HANDLERS = ["noop", "spin"];
+const BODY = '{"n":1}';
+
+const size = quick
+  ? {
+    ceilingMessages: 10_000,
+    enqueueSeconds: 4,
+    e2eTasks: 3_000,
+    rate: 200,
+    rateSeconds: 3,
+    spinTasks: 24,
+    healthzRequests: 300,
+  }
+  : {
+    ceilingMessages: 50_000,
+    enqueueSeconds: 10,
+    e2eTasks: 20_000,
+    rate: 200,
+    rateSeconds: 8,
+    spinTasks: 80,
+    healthzRequests: 1_000,
+  };
+
+/** Rounds of the spin handler: about 20 ms of CPU on a 2020s core. */
+const SPIN_ROUNDS = 6_000_000;
+
+function say(text: string) {
+  console.error(`bench: ${text}`);
+}
+
+/** Starts Warren for one phase with the bench handlers and its own prefix. */
+async function warren(env: Record<string, string> = {}, args: string[] = []): Promise<Process> {
+  return await startWarren({
+    handlersDir: HANDLERS,
+    prefix: uniquePrefix("bench"),
+    args,
+    ready: args.includes("--role=api") ? false : true,
+    env: { WARREN_SHUTDOWN_GRACE: "2s", ...env },
+  });
+}
+
+async function finish(process: Process): Promise<void> {
+  await process.stop();
+  await deleteTopology(process.prefix, BENCH_HANDLERS);
+}
+
+/** Counts tasks of a handler in a state, straight from the store file. */
+function counter(process: Process) {
+  const db = new DatabaseSync(process.storePath, { readOnly: true });
+  const count = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ? AND state = ?");
+  return {
+    count: (handler: string, state: string) => (count.get(handler, state) as { n: number }).n,
+    latencies: (ids: string[]) => {
+      const row = db.prepare("SELECT created_at, finished_at FROM tasks WHERE id = ?");
+      return ids.map((id) => {
+        const r = row.get(id) as { created_at: number; finished_at: number };
+        return r.finished_at - r.created_at;
+      }).sort((a, b) => a - b);
+    },
+    close: () => db.close(),
+  };
+}
+
+/** POSTs `count` tasks from `concurrency` connections; returns their ids (all must be 202). */
+async function enqueueMany(url: string, handler: string, count: number, body: string) {
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next++ < count) {
+      const response = await fetch(`${url}/tasks/${handler}`, { method: "POST", body });
+      const answer = await response.json();
+      if (response.status !== 202) {
+        throw new Error(`enqueue answered ${response.status}: ${answer.detail}`);
+      }
+      ids.push(answer.id);
+    }
+  }));
+  return ids;
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// 1. The ceiling ------------------------------------------------------------------------------
+say("1/6 ceiling: raw amqplib, confirmed persistent publishes, manual acks");
+const ceiling = await measureCeiling({
+  amqpUrl: AMQP_URL,
+  queue: `${uniquePrefix("bench")}.ceiling`,
+  messages: size.ceilingMessages,
+  body: new TextEncoder().encode(BODY),
+  window: 1000,
+  prefetch: 500,
+});
+
+// 2. Enqueue ----------------------------------------------------------------------------------
+const generator = (await hasWrk()) ? "wrk" : "deno-fetch";
+say(`2/6 enqueue: POST /tasks/noop from 64 keep-alive connections (${generator}), role api`);
+const api = await warren({}, ["--role=api"]);
+let enqueue;
+try {
+  await waitFor(
+    async () => {
+      const [, body] = await getJson(`${api.url}/readyz`);
+      return !body.reasons?.includes("not connected to the broker");
+    },
+    20_000,
+    "the api to connect",
+  );
+  const url = `${api.url}/tasks/noop`;
+  const warm = await postLoad({ url, connections: 64, seconds: 1, body: BODY });
+  enqueue = await postLoad({ url, connections: 64, seconds: size.enqueueSeconds, body: BODY });
+  const accepted = warm.requests - warm.failures + enqueue.requests - enqueue.failures;
+  if (warm.failures + enqueue.failures > 0) {
+    throw new Error(`enqueue: ${warm.failures + enqueue.failures} answers were not 202`);
+  }
+  const [, handlers] = await getJson(`${api.url}/handlers`);
+  const depth = handlers.handlers.find((h: { name: string }) => h.name === "noop").queue.messages;
+  // wrk stops with up to one request in flight per connection in each run: those may be queued
+  // without their 202 having been read. Every 202, though, must be on the queue.
+  const cutOff = depth - accepted;
+  if (cutOff < 0 || cutOff > 2 * 64) {
+    throw new Error(`enqueue: ${accepted} tasks got 202 but ${depth} are queued`);
+  }
+  say(`   ${accepted} tasks got 202, all on the queue (+${cutOff} cut off in flight by wrk)`);
+} finally {
+  await finish(api);
+}
+
+// 3. End to end -------------------------------------------------------------------------------
+say(`3/6 end to end: ${size.e2eTasks} no-op tasks over HTTP until the store shows them succeeded`);
+let e2ePerSecond: number;
+let e2eLatencies: number[];
+{
+  const process = await warren();
+  const store = counter(process);
+  try {
+    const started = performance.now();
+    await enqueueMany(process.url, "noop", size.e2eTasks, BODY);
+    await waitFor(() => store.count("noop", "succeeded") >= size.e2eTasks, 120_000, "all tasks");
+    e2ePerSecond = size.e2eTasks / ((performance.now() - started) / 1000);
+
+    say(`   latency at a fixed ${size.rate} tasks/s for ${size.rateSeconds} s`);
+    const ids: string[] = [];
+    const total = size.rate * size.rateSeconds;
+    const t0 = performance.now();
+    const posts: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = t0 + (i * 1000) / size.rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      posts.push(
+        fetch(`${process.url}/tasks/noop`, { method: "POST", body: BODY }).then(async (r) => {
+          const answer = await r.json();
+          if (r.status !== 202) throw new Error(`latency run: ${r.status} ${answer.detail}`);
+          ids.push(answer.id);
+        }),
+      );
+    }
+    await Promise.all(posts);
+    const expected = size.e2eTasks + total;
+    await waitFor(() => store.count("noop", "succeeded") >= expected, 60_000, "the latency tasks");
+    const succeeded = store.count("noop", "succeeded");
+    if (succeeded !== expected) {
+      throw new Error(`end to end: ${succeeded} succeeded, expected ${expected}`);
+    }
+    e2eLatencies = store.latencies(ids);
+    say(`   ${succeeded} tasks succeeded, none lost, none extra`);
+  } finally {
+    store.close();
+    await finish(process);
+  }
+}
+
+// 4 and 5. Scaling and isolation ----------------------------------------------------------
+const cpuPerSecond: Record<number, number> = {};
+let healthzP99 = NaN;
+for (const workers of [1, 2]) {
+  say(
+    `${
+      workers === 1 ? "4" : "5"
+    }/6 CPU-bound: ${size.spinTasks} spin tasks with ${workers} worker(s)`,
+  );
+  const process = await warren({ BENCH_SPIN_WORKERS: String(workers) });
+  const store = counter(process);
+  try {
+    const body = JSON.stringify({ rounds: SPIN_ROUNDS });
+    await enqueueMany(process.url, "spin", 2 * workers, body); // warm up the JIT of each worker
+    await waitFor(() => store.count("spin", "succeeded") >= 2 * workers, 60_000, "warm-up");
+    const started = performance.now();
+    await enqueueMany(process.url, "spin", size.spinTasks, body);
+    const expected = size.spinTasks + 2 * workers;
+    await waitFor(() => store.count("spin", "succeeded") >= expected, 300_000, "spin tasks");
+    cpuPerSecond[workers] = size.spinTasks / ((performance.now() - started) / 1000);
+
+    if (workers === 2) {
+      say(`   isolation: ${size.healthzRequests} GET /healthz while both workers spin`);
+      await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: SPIN_ROUNDS * 200 }));
+      await waitFor(() => store.count("spin", "running") === 2, 30_000, "both workers busy");
+      const latencies: number[] = [];
+      for (let i = 0; i < size.healthzRequests; i++) {
+        const t0 = performance.now();
+        const response = await fetch(`${process.url}/healthz`);
+        await response.body?.cancel();
+        latencies.push(performance.now() - t0);
+      }
+      if (store.count("spin", "running") < 1) throw new Error("isolation: the workers went idle");
+      healthzP99 = percentile(latencies.sort((a, b) => a - b), 99);
+    }
+  } finally {
+    store.close();
+    await finish(process);
+  }
+}
+
+// 6. Footprint --------------------------------------------------------------------------------
+say("6/6 footprint: time to ready, memory idle and per added worker");
+const readyTimes: number[] = [];
+let rssIdle = NaN;
+let rssPerWorker = NaN;
+for (let i = 0; i < 3; i++) {
+  const t0 = performance.now();
+  const process = await warren({}, ["--role=all"]);
+  readyTimes.push(performance.now() - t0);
+  if (i === 0) {
+    await sleep(1000);
+    rssIdle = await rssMb(process.pid);
+  }
+  await finish(process);
+}
+{
+  const process = await warren({ BENCH_NOOP_WORKERS: "9" });
+  await sleep(1000);
+  rssPerWorker = (await rssMb(process.pid) - rssIdle) / 8;
+  await finish(process);
+}
+
+// Report --------------------------------------------------------------------------------------
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+const results = {
+  timestamp: new Date().toISOString(),
+  quick,
+  machine: {
+    description: `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ` +
+      `${Math.round(totalmem() / 2 ** 30)} GiB, ${Deno.build.os} ${Deno.build.arch}`,
+    cpus: cpus().length,
+    deno: Deno.version.deno,
+    broker: AMQP_URL.replace(/\/\/[^@]*@/, "//"),
+  },
+  load_generator: generator,
+  ceiling_per_s: round(ceiling, 0),
+  enqueue_per_s: round(enqueue.perSecond, 0),
+  enqueue_p50_ms: round(enqueue.p50Ms, 2),
+  enqueue_p99_ms: round(enqueue.p99Ms, 2),
+  e2e_per_s: round(e2ePerSecond, 0),
+  e2e_p50_ms: round(percentile(e2eLatencies, 50), 1),
+  e2e_p99_ms: round(percentile(e2eLatencies, 99), 1),
+  e2e_rate_per_s: size.rate,
+  healthz_p99_ms_cpu_load: round(healthzP99, 2),
+  cpu_per_s_1_worker: round(cpuPerSecond[1], 2),
+  cpu_per_s_2_workers: round(cpuPerSecond[2], 2),
+  ready_ms: round(readyTimes.sort((a, b) => a - b)[1], 0),
+  rss_idle_mb: round(rssIdle),
+  rss_per_worker_mb: round(rssPerWorker),
+};
+
+const ratio = (n: number) => `${Math.round((100 * n) / ceiling)}% of ceiling`;
+const rows: [string, string, string, string][] = [
+  ["ceiling (raw amqplib)", `${results.ceiling_per_s} msg/s`, "100%", ""],
+  [
+    "enqueue (POST, 202)",
+    `${results.enqueue_per_s} req/s`,
+    ratio(enqueue.perSecond),
+    check(enqueue.perSecond >= 0.5 * ceiling, ">= 50%"),
+  ],
+  ["enqueue latency p50 / p99", `${results.enqueue_p50_ms} / ${results.enqueue_p99_ms} ms`, "", ""],
+  [
+    "end to end (HTTP to succeeded)",
+    `${results.e2e_per_s} tasks/s`,
+    ratio(e2ePerSecond),
+    check(e2ePerSecond >= 0.35 * ceiling, ">= 35%"),
+  ],
+  [
+    `e2e latency p50 / p99 at ${size.rate}/s`,
+    `${results.e2e_p50_ms} / ${results.e2e_p99_ms} ms`,
+    "",
+    "",
+  ],
+  [
+    "GET /healthz p99, workers busy",
+    `${results.healthz_p99_ms_cpu_load} ms`,
+    "",
+    check(healthzP99 < 10, "< 10 ms"),
+  ],
+  ["CPU tasks/s, 1 worker", `${results.cpu_per_s_1_worker}`, "", ""],
+  [
+    "CPU tasks/s, 2 workers",
+    `${results.cpu_per_s_2_workers}`,
+    `${round(cpuPerSecond[2] / cpuPerSecond[1], 2)}x`,
+    check(cpuPerSecond[2] >= 1.8 * cpuPerSecond[1], ">= 1.8x"),
+  ],
+  ["start-up to ready", `${results.ready_ms} ms`, "", ""],
+  ["memory idle (RSS)", `${results.rss_idle_mb} MB`, "", ""],
+  ["memory per added worker", `${results.rss_per_worker_mb} MB`, "", ""],
+];
+
+function check(ok: boolean, target: string): string {
+  return `${ok ? "met" : "MISSED"} (${target})`;
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+console.log(`\nWarren benchmark${quick ? " (quick)" : ""}: ${results.machine.description}`);
+console.log(`load generator: ${generator}\n`);
+for (const row of rows) {
+  console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+}
+
+await Deno.mkdir(RESULTS, { recursive: true });
+const json = JSON.stringify(results, null, 2) + "\n";
+if (quick) {
+  await Deno.writeTextFile(`${RESULTS}/quick.json`, json);
+} else {
+  await Deno.writeTextFile(`${RESULTS}/${results.timestamp.replace(/[:.]/g, "-")}.json`, json);
+  await Deno.writeTextFile(`${RESULTS}/latest.json`, json);
+}
+console.log(`\nwrote bench/results/${quick ? "quick" : "latest"}.json`);

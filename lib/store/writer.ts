@@ -1,0 +1,73 @@
+/**
+ * Group commit for the task store: writes from everywhere in the process (each POST's "queued"
+ * record, each batch of lifecycle events) that arrive in the same turn of the event loop go into
+ * one transaction. A write resolves when its transaction committed.
+ *
+ * @module
+ */
+
+import type { TaskEvent } from "../events.ts";
+import type { TaskChange, TaskStore } from "./store.ts";
+
+/** See {@linkcode createWriter}. */
+export interface StoreWriter {
+  /** Folds events into the store with the next group commit. */
+  write(events: TaskEvent[]): Promise<void>;
+  /** Commits whatever is waiting. */
+  flush(): Promise<void>;
+}
+
+interface Waiting {
+  events: TaskEvent[];
+  done: PromiseWithResolvers<void>;
+}
+
+/**
+ * Creates a writer over a store; `onChanges` hears every change that watchers should see.
+ *
+ * @example
+ * ```ts
+ * const writer = createWriter(store, (changes) => feed.publish(changes));
+ * await writer.write([{ type: "queued", id, handler, attempt: 0, at: Date.now() }]);
+ * ```
+ */
+export function createWriter(
+  store: TaskStore,
+  onChanges: (changes: TaskChange[]) => void,
+): StoreWriter {
+  let waiting: Waiting[] = [];
+  let scheduled = false;
+  let chain = Promise.resolve();
+
+  const commit = async (batch: Waiting[]) => {
+    try {
+      onChanges(await store.apply(batch.flatMap((w) => w.events)));
+      for (const w of batch) w.done.resolve();
+    } catch (error) {
+      for (const w of batch) w.done.reject(error);
+    }
+  };
+
+  const flush = () => {
+    scheduled = false;
+    if (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      chain = chain.then(() => commit(batch));
+    }
+    return chain;
+  };
+
+  return {
+    write(events) {
+      const done = Promise.withResolvers<void>();
+      waiting.push({ events, done });
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(flush, 0);
+      }
+      return done.promise;
+    },
+    flush,
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * The outbox: a worker's lifecycle events, gathered for one turn of the event loop and sent as
+ * one message per handler and event type, so a busy worker sends a few messages for many tasks.
+ *
+ * @module
+ */
+
+import type { TaskEvent } from "../events.ts";
+
+/** See {@linkcode createOutbox}. */
+export interface Outbox {
+  /** Queues an event; resolves when the broker confirmed the message that carried it. */
+  add(event: TaskEvent): Promise<void>;
+}
+
+/**
+ * Creates an outbox that hands each batch to `send` (one call per handler and event type).
+ *
+ * @example
+ * ```ts
+ * const outbox = createOutbox((events) => publishEvents(ch, names, events, 10_000));
+ * await outbox.add({ type: "succeeded", id, handler, attempt: 1, at: Date.now() });
+ * ```
+ */
+export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBatch = 500): Outbox {
+  let groups = new Map<string, { events: TaskEvent[]; done: PromiseWithResolvers<void> }>();
+  let scheduled = false;
+
+  const flush = () => {
+    scheduled = false;
+    const batches = groups;
+    groups = new Map();
+    for (const { events, done } of batches.values()) send(events).then(done.resolve, done.reject);
+  };
+
+  return {
+    add(event) {
+      const key = `${event.handler}\u0000${event.type}`;
+      let group = groups.get(key);
+      if (!group || group.events.length >= maxBatch) {
+        if (group) flush();
+        group = { events: [], done: Promise.withResolvers<void>() };
+        groups.set(key, group);
+      }
+      group.events.push(event);
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(flush, 0);
+      }
+      return group.done.promise;
+    },
+  };
+}
