@@ -114,3 +114,23 @@ Deno.test("sqlite store: batches fold, lists filter, a reopen keeps everything",
     await store.close();
   }
 });
+
+Deno.test("sqlite store: a queued event for a task a worker reported first folds in", async () => {
+  const path = `${await Deno.makeTempDir()}/warren.db`;
+  let store = await openSqliteStore(path);
+  await store.apply([running]);
+  await store.close();
+  store = await openSqliteStore(path); // nothing in memory: the queued insert meets the row
+  try {
+    const changes = await store.apply([queued]);
+    assert.deepEqual(changes, [], "filling in facts is no visible change");
+    const task = await store.get(id);
+    assert.equal(task?.state, "running");
+    assert.deepEqual(task?.payload, { a: 1 });
+    assert.equal(task?.createdAt, 1000);
+    assert.equal(task?.startedAt, 2000);
+    assert.equal((await store.list({ limit: 10 })).length, 1);
+  } finally {
+    await store.close();
+  }
+});

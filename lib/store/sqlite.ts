@@ -30,6 +30,28 @@ CREATE INDEX IF NOT EXISTS tasks_handler_seq ON tasks (handler, seq);
 CREATE INDEX IF NOT EXISTS tasks_state_seq ON tasks (state, seq);
 `;
 
+/** A task touched by one batch: its record, whether a row exists, its events and changes. */
+interface Pending {
+  task: TaskRecord | undefined;
+  stored: boolean;
+  events: TaskEvent[];
+  changes: TaskChange[];
+  /** Set when an event changed the record, so it must be written. */
+  dirty?: boolean;
+}
+
+/** Folds one event into a batch entry, noting the change watchers should see. */
+function fold(entry: Pending, event: TaskEvent): void {
+  const merged = mergeEvent(entry.task, event);
+  if (!merged) return;
+  entry.task = merged.record;
+  entry.dirty = true;
+  if (merged.visible) entry.changes.push({ type: merged.visible, task: merged.record });
+}
+
+/** Task records kept in memory for folding events without a read. */
+const RECENT_MAX = 50_000;
+
 interface Row {
   id: string;
   handler: string;
@@ -61,40 +83,67 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
 
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
   // seq orders the list by first sight, newest first, without relying on clocks.
-  const upsert = db.prepare(`
+  const insert = db.prepare(`
     INSERT INTO tasks (id, handler, state, attempts, payload, result, error, progress,
                        created_at, started_at, finished_at, seq)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks))
-    ON CONFLICT (id) DO UPDATE SET
-      state = excluded.state, attempts = excluded.attempts, payload = excluded.payload,
-      result = excluded.result, error = excluded.error, progress = excluded.progress,
-      created_at = excluded.created_at, started_at = excluded.started_at,
-      finished_at = excluded.finished_at`);
+    ON CONFLICT (id) DO NOTHING`);
+  const update = db.prepare(`
+    UPDATE tasks SET handler = ?, state = ?, attempts = ?, payload = ?, result = ?, error = ?,
+                     progress = ?, created_at = ?, started_at = ?, finished_at = ?
+    WHERE id = ?`);
 
+  // Records written lately: folding an event into a task that is still moving rarely needs a
+  // read. This process is the file's only writer, so the copies stay true.
+  const recent = new Map<string, TaskRecord>();
+  const remember = (task: TaskRecord) => {
+    recent.delete(task.id);
+    recent.set(task.id, task);
+    if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
+  };
   const read = (id: string): TaskRecord | undefined => {
+    const cached = recent.get(id);
+    if (cached) return cached;
     const row = select.get(id) as Row | undefined;
     return row && fromRow(row);
   };
 
   return {
     apply(events: TaskEvent[]): Promise<TaskChange[]> {
-      const changes: TaskChange[] = [];
-      const pending = new Map<string, TaskRecord>();
+      const pending = new Map<string, Pending>();
       for (const event of events) {
-        const merged = mergeEvent(pending.get(event.id) ?? read(event.id), event);
-        if (!merged) continue;
-        pending.set(event.id, merged.record);
-        if (merged.visible) changes.push({ type: merged.visible, task: merged.record });
+        let entry = pending.get(event.id);
+        if (!entry) {
+          // A "queued" event is almost always a task's first: skip the read, insert optimistically.
+          const current = event.type === "queued" ? recent.get(event.id) : read(event.id);
+          entry = { task: current, stored: current !== undefined, events: [], changes: [] };
+          pending.set(event.id, entry);
+        }
+        entry.events.push(event);
+        fold(entry, event);
       }
       db.exec("BEGIN");
       try {
-        for (const task of pending.values()) upsert.run(...toRow(task));
+        for (const entry of pending.values()) {
+          if (!entry.task || !entry.dirty) continue;
+          const [id, ...fields] = toRow(entry.task);
+          if (!entry.stored && insert.run(id, ...fields).changes === 1) continue;
+          if (!entry.stored) {
+            // It was there after all (a worker's event came first): fold into the stored row.
+            const events = entry.events;
+            Object.assign(entry, { task: read(id as string), events: [], changes: [] });
+            for (const event of events) fold(entry, event);
+          }
+          const [, ...latest] = toRow(entry.task!);
+          update.run(...latest, id);
+        }
         db.exec("COMMIT");
       } catch (error) {
         db.exec("ROLLBACK");
         throw error;
       }
-      return Promise.resolve(changes);
+      for (const { task } of pending.values()) if (task) remember(task);
+      return Promise.resolve([...pending.values()].flatMap((entry) => entry.changes));
     },
 
     get(id: string) {
