@@ -10,9 +10,12 @@ import type { TaskEvent } from "../events.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
 import { mergeEvent, type TaskRecord } from "./task.ts";
 
+// seq (the rowid) orders tasks by first sight without relying on clocks; every index ends in
+// the rowid, so (handler) and (state) list newest first without a sort.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY,
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
   handler TEXT NOT NULL,
   state TEXT NOT NULL,
   attempts INTEGER NOT NULL,
@@ -22,12 +25,10 @@ CREATE TABLE IF NOT EXISTS tasks (
   progress TEXT,
   created_at INTEGER,
   started_at INTEGER,
-  finished_at INTEGER,
-  seq INTEGER NOT NULL
+  finished_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS tasks_seq ON tasks (seq);
-CREATE INDEX IF NOT EXISTS tasks_handler_seq ON tasks (handler, seq);
-CREATE INDEX IF NOT EXISTS tasks_state_seq ON tasks (state, seq);
+CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 `;
 
 /** A task touched by one batch: its record, whether a row exists, its events and changes. */
@@ -82,11 +83,10 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   db.exec(SCHEMA);
 
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
-  // seq orders the list by first sight, newest first, without relying on clocks.
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, state, attempts, payload, result, error, progress,
-                       created_at, started_at, finished_at, seq)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks))
+                       created_at, started_at, finished_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   const update = db.prepare(`
     UPDATE tasks SET handler = ?, state = ?, attempts = ?, payload = ?, result = ?, error = ?,

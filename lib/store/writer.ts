@@ -6,6 +6,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { TaskEvent } from "../events.ts";
 import type { TaskChange, TaskStore } from "./store.ts";
 
@@ -64,7 +65,7 @@ export function createWriter(
       waiting.push({ events, done });
       if (!scheduled) {
         scheduled = true;
-        setTimeout(flush, 0);
+        setImmediate(flush);
       }
       return done.promise;
     },

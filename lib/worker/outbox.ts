@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { TaskEvent } from "../events.ts";
 
 /** See {@linkcode createOutbox}. */
@@ -45,7 +46,7 @@ export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBa
       group.events.push(event);
       if (!scheduled) {
         scheduled = true;
-        setTimeout(flush, 0);
+        setImmediate(flush);
       }
       return group.done.promise;
     },
