@@ -95,7 +95,13 @@ export function publishEvents(
     names.eventsExchange,
     eventRoutingKey(handler, type),
     encodeEvents(events),
-    { contentType: "application/json", type },
+    // "running" and "progress" are passing facts: kept in memory, they cost the broker a third
+    // of a persistent message. Queued and terminal events are on disk before they are confirmed.
+    {
+      contentType: "application/json",
+      type,
+      persistent: type !== "running" && type !== "progress",
+    },
     timeoutMs,
   );
 }

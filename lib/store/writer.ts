@@ -6,7 +6,7 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { createFlusher } from "../flusher.ts";
 import type { TaskEvent } from "../events.ts";
 import type { TaskChange, TaskStore } from "./store.ts";
 
@@ -17,6 +17,9 @@ export interface StoreWriter {
   /** Commits whatever is waiting. */
   flush(): Promise<void>;
 }
+
+/** Commits at most this often: under load, writes gather for up to 2 ms. */
+const COMMIT_INTERVAL_MS = 2;
 
 interface Waiting {
   events: TaskEvent[];
@@ -37,7 +40,6 @@ export function createWriter(
   onChanges: (changes: TaskChange[]) => void,
 ): StoreWriter {
   let waiting: Waiting[] = [];
-  let scheduled = false;
   let chain = Promise.resolve();
 
   const commit = async (batch: Waiting[]) => {
@@ -50,7 +52,6 @@ export function createWriter(
   };
 
   const flush = () => {
-    scheduled = false;
     if (waiting.length > 0) {
       const batch = waiting;
       waiting = [];
@@ -59,14 +60,13 @@ export function createWriter(
     return chain;
   };
 
+  const schedule = createFlusher(flush, COMMIT_INTERVAL_MS);
+
   return {
     write(events) {
       const done = Promise.withResolvers<void>();
       waiting.push({ events, done });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      schedule();
       return done.promise;
     },
     flush,

@@ -104,8 +104,12 @@ async function start(message: StartMessage): Promise<void> {
       ? props.messageId
       : crypto.randomUUID();
     const attempt = positiveInteger(headers[ATTEMPT_HEADER]) ?? 1;
-    const createdAt = positiveInteger(headers[CREATED_AT_HEADER]) ??
-      (typeof props.timestamp === "number" ? props.timestamp * 1000 : undefined);
+    // Warren's producers record the task ("queued", with its payload and creation time) before
+    // they answer; for other producers the first event carries those facts.
+    const fromWarren = headers[CREATED_AT_HEADER] !== undefined;
+    const createdAt = fromWarren || typeof props.timestamp !== "number"
+      ? undefined
+      : props.timestamp * 1000;
     const base = { id, handler: info.name, attempt, createdAt };
     const taskLog = log.with({ taskId: id, attempt });
 
@@ -119,8 +123,6 @@ async function start(message: StartMessage): Promise<void> {
       return finish(session, delivery, { ...base, ...outcome, at: Date.now() }, taskLog);
     }
 
-    // Producers other than Warren recorded no "queued" event with the payload: send it now.
-    const fromWarren = headers[CREATED_AT_HEADER] !== undefined;
     // Wait for the broker to have the "running" event: a handler that never yields would
     // otherwise hold it in this thread's socket buffer until it returns.
     await report(session, {

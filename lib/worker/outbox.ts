@@ -5,8 +5,11 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+import { createFlusher } from "../flusher.ts";
 import type { TaskEvent } from "../events.ts";
+
+/** Flushes at most this often: a busy worker's events gather for up to 2 ms. */
+const FLUSH_INTERVAL_MS = 2;
 
 /** See {@linkcode createOutbox}. */
 export interface Outbox {
@@ -25,14 +28,12 @@ export interface Outbox {
  */
 export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBatch = 500): Outbox {
   let groups = new Map<string, { events: TaskEvent[]; done: PromiseWithResolvers<void> }>();
-  let scheduled = false;
-
   const flush = () => {
-    scheduled = false;
     const batches = groups;
     groups = new Map();
     for (const { events, done } of batches.values()) send(events).then(done.resolve, done.reject);
   };
+  const schedule = createFlusher(flush, FLUSH_INTERVAL_MS);
 
   return {
     add(event) {
@@ -44,10 +45,7 @@ export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBa
         groups.set(key, group);
       }
       group.events.push(event);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      schedule();
       return group.done.promise;
     },
   };
