@@ -37,7 +37,7 @@ const size = quick
     e2eSeconds: 4,
     rate: 200,
     rateSeconds: 3,
-    spinTasks: 24,
+    spinTasks: 30,
     healthzRequests: 300,
   }
   : {
@@ -46,12 +46,15 @@ const size = quick
     e2eSeconds: 10,
     rate: 200,
     rateSeconds: 8,
-    spinTasks: 80,
+    spinTasks: 100,
     healthzRequests: 1_000,
   };
 
-/** Rounds of the spin handler: about 20 ms of CPU on a 2020s core. */
-const SPIN_ROUNDS = 6_000_000;
+/**
+ * Rounds of the spin handler: about 60 ms of CPU on a 2020s core, a small image resize. Much
+ * shorter tasks measure the broker's round trips more than the workers' parallelism.
+ */
+const SPIN_ROUNDS = 24_000_000;
 
 function say(text: string) {
   console.error(`bench: ${text}`);
@@ -263,7 +266,7 @@ for (const workers of [1, 2]) {
 
     if (workers === 2) {
       say(`   isolation: ${size.healthzRequests} GET /healthz while both workers spin`);
-      await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: SPIN_ROUNDS * 200 }));
+      await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: SPIN_ROUNDS * 50 }));
       await waitFor(() => store.count("spin", "running") === 2, 30_000, "both workers busy");
       const latencies: number[] = [];
       for (let i = 0; i < size.healthzRequests; i++) {
