@@ -20,8 +20,15 @@ export interface CeilingOptions {
   prefetch: number;
 }
 
+/** What {@linkcode measureCeiling} measured. */
+export interface Ceiling {
+  perSecond: number;
+  /** The broker's product and version, as it announced them. */
+  broker: string;
+}
+
 /** Publishes and consumes `messages` messages; returns messages per second end to end. */
-export async function measureCeiling(options: CeilingOptions): Promise<number> {
+export async function measureCeiling(options: CeilingOptions): Promise<Ceiling> {
   const producer = await connect(options.amqpUrl);
   const consumer = await connect(options.amqpUrl);
   try {
@@ -73,7 +80,8 @@ export async function measureCeiling(options: CeilingOptions): Promise<number> {
     await sub.close();
     await pub.deleteQueue(options.queue);
     await pub.close();
-    return options.messages / seconds;
+    const server = producer.connection.serverProperties;
+    return { perSecond: options.messages / seconds, broker: `${server.product} ${server.version}` };
   } finally {
     await producer.close();
     await consumer.close();

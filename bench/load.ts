@@ -21,6 +21,7 @@ export interface LoadResult {
 
 /** Options of {@linkcode postLoad}. */
 export interface LoadOptions {
+  generator: "wrk" | "deno-fetch";
   url: string;
   connections: number;
   seconds: number;
@@ -42,8 +43,8 @@ export async function hasWrk(): Promise<boolean> {
 }
 
 /** POSTs `body` to `url` from `connections` keep-alive connections for `seconds`. */
-export async function postLoad(options: LoadOptions): Promise<LoadResult> {
-  return await hasWrk() ? wrkLoad(options) : fetchLoad(options);
+export function postLoad(options: LoadOptions): Promise<LoadResult> {
+  return options.generator === "wrk" ? wrkLoad(options) : fetchLoad(options);
 }
 
 async function wrkLoad(options: LoadOptions): Promise<LoadResult> {

@@ -1,8 +1,9 @@
 /**
- * `deno task bench [--quick]`: Warren's throughput, latency and footprint beside the broker's own
- * ceiling, measured in one run against the same broker. Prints a table, writes
- * bench/results/<timestamp>.json and latest.json (`--quick`: quick.json), and fails if any task
- * is unaccounted for.
+ * `deno task bench [--quick | --smoke] [--generator=wrk|fetch]`: Warren's throughput, latency and
+ * footprint beside the broker's own ceiling, measured in one run against the same broker. Prints a
+ * table, writes bench/results/<timestamp>.json and latest.json (`--quick`: quick.json, `--smoke`:
+ * smoke.json; `BENCH_RESULTS` names another folder), and fails if any task is unaccounted for.
+ * `--smoke` is a few seconds of each phase, for the test suite: it proves the benchmark, not Warren.
  *
  * @module
  */
@@ -22,39 +23,51 @@ import {
 import { measureCeiling } from "./ceiling.ts";
 import { hasWrk, percentile, postLoad } from "./load.ts";
 
-const quick = Deno.args.includes("--quick");
+const mode = Deno.args.includes("--smoke")
+  ? "smoke"
+  : Deno.args.includes("--quick")
+  ? "quick"
+  : "full";
 const HANDLERS = fromFileUrl(new URL("./handlers", import.meta.url));
-const RESULTS = fromFileUrl(new URL("./results", import.meta.url));
+const RESULTS = Deno.env.get("BENCH_RESULTS") ?? fromFileUrl(new URL("./results", import.meta.url));
 const BENCH_HANDLERS = ["noop", "spin"];
 const BODY = '{"n":1}';
 /** Keep-alive connections of the HTTP load. */
 const CONNECTIONS = 64;
 
-const size = quick
-  ? {
+const SIZES = {
+  smoke: {
+    ceilingMessages: 1_000,
+    enqueueSeconds: 1,
+    e2eSeconds: 1,
+    rate: 50,
+    rateSeconds: 1,
+    spinTasks: 4,
+    spinRounds: 2_000_000,
+    healthzRequests: 50,
+  },
+  quick: {
     ceilingMessages: 10_000,
     enqueueSeconds: 4,
     e2eSeconds: 4,
     rate: 200,
     rateSeconds: 3,
     spinTasks: 30,
+    spinRounds: 24_000_000,
     healthzRequests: 300,
-  }
-  : {
+  },
+  full: {
     ceilingMessages: 50_000,
     enqueueSeconds: 10,
     e2eSeconds: 10,
     rate: 200,
     rateSeconds: 8,
     spinTasks: 100,
+    spinRounds: 24_000_000,
     healthzRequests: 1_000,
-  };
-
-/**
- * Rounds of the spin handler: about 60 ms of CPU on a 2020s core, a small image resize. Much
- * shorter tasks measure the broker's round trips more than the workers' parallelism.
- */
-const SPIN_ROUNDS = 24_000_000;
+  },
+};
+const size = SIZES[mode];
 
 function say(text: string) {
   console.error(`bench: ${text}`);
@@ -122,7 +135,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // 1. The ceiling ------------------------------------------------------------------------------
 say("1/6 ceiling: raw amqplib, confirmed persistent publishes, manual acks");
-const ceiling = await measureCeiling({
+const { perSecond: ceiling, broker } = await measureCeiling({
   amqpUrl: AMQP_URL,
   queue: `${uniquePrefix("bench")}.ceiling`,
   messages: size.ceilingMessages,
@@ -132,7 +145,9 @@ const ceiling = await measureCeiling({
 });
 
 // 2. Enqueue ----------------------------------------------------------------------------------
-const generator = (await hasWrk()) ? "wrk" : "deno-fetch";
+const generator = Deno.args.includes("--generator=fetch") || !(await hasWrk())
+  ? "deno-fetch"
+  : "wrk";
 say(
   `2/6 enqueue: POST /tasks/noop, ${CONNECTIONS} keep-alive connections (${generator}), role api`,
 );
@@ -148,8 +163,9 @@ try {
     "the api to connect",
   );
   const url = `${api.url}/tasks/noop`;
-  const warm = await postLoad({ url, connections: CONNECTIONS, seconds: 1, body: BODY });
+  const warm = await postLoad({ generator, url, connections: CONNECTIONS, seconds: 1, body: BODY });
   enqueue = await postLoad({
+    generator,
     url,
     connections: CONNECTIONS,
     seconds: size.enqueueSeconds,
@@ -185,6 +201,7 @@ let e2eTasks = 0;
   try {
     const started = performance.now();
     const load = await postLoad({
+      generator,
       url: `${process.url}/tasks/noop`,
       connections: CONNECTIONS,
       seconds: size.e2eSeconds,
@@ -255,7 +272,7 @@ for (const workers of [1, 2]) {
   const process = await warren({ BENCH_SPIN_WORKERS: String(workers) });
   const store = counter(process);
   try {
-    const body = JSON.stringify({ rounds: SPIN_ROUNDS });
+    const body = JSON.stringify({ rounds: size.spinRounds });
     await enqueueMany(process.url, "spin", 2 * workers, body); // warm up the JIT of each worker
     await waitFor(() => store.count("spin", "succeeded") >= 2 * workers, 60_000, "warm-up");
     const started = performance.now();
@@ -266,7 +283,7 @@ for (const workers of [1, 2]) {
 
     if (workers === 2) {
       say(`   isolation: ${size.healthzRequests} GET /healthz while both workers spin`);
-      await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: SPIN_ROUNDS * 50 }));
+      await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: size.spinRounds * 50 }));
       await waitFor(() => store.count("spin", "running") === 2, 30_000, "both workers busy");
       const latencies: number[] = [];
       for (let i = 0; i < size.healthzRequests; i++) {
@@ -310,13 +327,13 @@ for (let i = 0; i < 3; i++) {
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 const results = {
   timestamp: new Date().toISOString(),
-  quick,
+  mode,
   machine: {
     description: `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ` +
       `${Math.round(totalmem() / 2 ** 30)} GiB, ${Deno.build.os} ${Deno.build.arch}`,
     cpus: cpus().length,
     deno: Deno.version.deno,
-    broker: AMQP_URL.replace(/\/\/[^@]*@/, "//"),
+    broker: `${broker} at ${AMQP_URL.replace(/\/\/[^@]*@/, "//")}`,
   },
   load_generator: generator,
   ceiling_per_s: round(ceiling, 0),
@@ -380,7 +397,7 @@ function check(ok: boolean, target: string): string {
 }
 
 const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
-console.log(`\nWarren benchmark${quick ? " (quick)" : ""}: ${results.machine.description}`);
+console.log(`\nWarren benchmark (${mode}): ${results.machine.description}`);
 console.log(`load generator: ${generator}\n`);
 for (const row of rows) {
   console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
@@ -388,10 +405,8 @@ for (const row of rows) {
 
 await Deno.mkdir(RESULTS, { recursive: true });
 const json = JSON.stringify(results, null, 2) + "\n";
-if (quick) {
-  await Deno.writeTextFile(`${RESULTS}/quick.json`, json);
-} else {
-  await Deno.writeTextFile(`${RESULTS}/${results.timestamp.replace(/[:.]/g, "-")}.json`, json);
-  await Deno.writeTextFile(`${RESULTS}/latest.json`, json);
-}
-console.log(`\nwrote bench/results/${quick ? "quick" : "latest"}.json`);
+const files = mode === "full"
+  ? [`${results.timestamp.replace(/[:.]/g, "-")}.json`, "latest.json"]
+  : [`${mode}.json`];
+for (const file of files) await Deno.writeTextFile(`${RESULTS}/${file}`, json);
+console.log(`\nwrote ${files.map((file) => `${RESULTS}/${file}`).join(", ")}`);
