@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { connect } from "amqplib";
 import { brokerProxy } from "./helpers/proxy.ts";
 import {
   AMQP_URL,
@@ -72,6 +73,34 @@ Deno.test("broker: a publish the broker does not confirm in time is a 503", asyn
     proxy.resume();
     assert.equal(await warren.stop(), 0, warren.output());
     await proxy.close();
+    await deleteTopology(warren.prefix);
+  }
+});
+
+Deno.test("broker: a deleted queue is declared and consumed again", async () => {
+  const warren = await startWarren();
+  const connection = await connect(AMQP_URL);
+  try {
+    const ch = await connection.createChannel();
+    await ch.deleteQueue(`${warren.prefix}.task.echo`);
+    await ch.deleteQueue(`${warren.prefix}.events.store`);
+    await ch.close();
+    await waitFor(
+      async () => {
+        const [, body] = await getJson(`${warren.url}/handlers`);
+        const echo = body.handlers.find((h: { name: string }) => h.name === "echo");
+        return echo.queue.consumers === 1;
+      },
+      15_000,
+      "echo to have its consumer back",
+    );
+    const [status, task] = await postTask(warren.url, "echo", { again: true });
+    assert.equal(status, 202);
+    const done = await waitForState(warren.url, task.id, "succeeded");
+    assert.deepEqual(done.result, { echo: { again: true } });
+  } finally {
+    await connection.close();
+    assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);
   }
 });

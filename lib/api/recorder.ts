@@ -83,7 +83,12 @@ export function createRecorder(options: RecorderOptions): Recorder {
     async consume(ch) {
       await ch.prefetch(batchSize * 2);
       await ch.consume(options.names.eventsQueue, (delivery) => {
-        if (!delivery) return;
+        if (!delivery) {
+          // Consumer cancelled by the broker (queue deleted): rebuild the connection, which
+          // declares the queue again and consumes it.
+          ch.close().catch(() => {});
+          return;
+        }
         const events = decodeEvents(delivery.content);
         if (!events) options.log.warn("dropped a malformed lifecycle event message");
         pending.push({ ch, delivery, events: events ?? [] });

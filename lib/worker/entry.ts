@@ -85,7 +85,12 @@ async function start(message: StartMessage): Promise<void> {
       const session: Session = { pub, sub, outbox };
       if (!stopping) {
         const reply = await sub.consume(queue, (delivery) => {
-          if (!delivery) return; // cancelled by the broker (queue deleted): the link reconnects
+          if (!delivery) {
+            // The broker cancelled the consumer (the queue was deleted): never sit there with no
+            // consumer. Closing the channel closes the connection, and the link rebuilds both.
+            sub.close().catch(() => {});
+            return;
+          }
           const run = runDelivery(session, delivery).finally(() => inflight.delete(run));
           inflight.add(run);
         });
