@@ -14,6 +14,7 @@ import { publishEvents, type TaskError, type TaskEvent } from "../events.ts";
 import { HANDLER_NAME } from "../discover.ts";
 import type { Context, Handler } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
+import { type Acks, createAcks } from "./acks.ts";
 import { createOutbox, type Outbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
@@ -31,6 +32,8 @@ interface Session {
   sub: Channel;
   /** Lifecycle events go out through it, batched, on `pub`. */
   outbox: Outbox;
+  /** Acks of the deliveries of `sub`. */
+  acks: Acks;
   consumerTag?: string;
 }
 
@@ -82,7 +85,7 @@ async function start(message: StartMessage): Promise<void> {
       await declareAll(sub, names, [info.name]);
       await sub.prefetch(info.config.prefetch);
       const outbox = createOutbox((events) => publishEvents(pub, names, events, EVENT_CONFIRM_MS));
-      const session: Session = { pub, sub, outbox };
+      const session: Session = { pub, sub, outbox, acks: createAcks(sub) };
       if (!stopping) {
         const reply = await sub.consume(queue, (delivery) => {
           if (!delivery) {
@@ -91,6 +94,7 @@ async function start(message: StartMessage): Promise<void> {
             sub.close().catch(() => {});
             return;
           }
+          session.acks.track(delivery);
           const run = runDelivery(session, delivery).finally(() => inflight.delete(run));
           inflight.add(run);
         });
@@ -179,10 +183,10 @@ async function start(message: StartMessage): Promise<void> {
       l.warn("could not record the outcome ({error}); the task will be delivered again", {
         error: errorMessage(error),
       });
-      settle(() => session.sub.nack(delivery, false, true));
+      session.acks.requeue(delivery);
       return;
     }
-    settle(() => session.sub.ack(delivery));
+    session.acks.ack(delivery);
   }
 
   /** Sends an event; resolves when confirmed or failed (a lost report is only logged). */
@@ -215,18 +219,10 @@ async function start(message: StartMessage): Promise<void> {
       const session = link.session();
       if (session?.consumerTag) await session.sub.cancel(session.consumerTag).catch(() => {});
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
+      link.session()?.acks.flush();
       await link.close();
     },
   };
-}
-
-/** Acks or nacks; a channel that died meanwhile is left alone (the broker redelivers). */
-function settle(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // The delivery's channel is closed: its tag means nothing on any other channel.
-  }
 }
 
 function aborted(signal: AbortSignal): Promise<never> {

@@ -1,0 +1,79 @@
+/**
+ * Acks of one consumer channel, gathered per turn of the event loop: a run of finished deliveries
+ * at the head of the channel's unacked list goes out as one `ack` with `multiple`, which halves
+ * the broker's cost of a delivery. Finished deliveries behind an unfinished one are acked one by
+ * one in the same turn, so nothing is held back by a slow task.
+ *
+ * @module
+ */
+
+import type { Channel, Message } from "amqplib";
+import { createFlusher } from "../flusher.ts";
+
+/** See {@linkcode createAcks}. */
+export interface Acks {
+  /** Notes a delivery as it arrives (the broker numbers them in order). */
+  track(delivery: Message): void;
+  /** Acks a delivery with the next flush. */
+  ack(delivery: Message): void;
+  /** Gives a delivery back to its queue at once. */
+  requeue(delivery: Message): void;
+  /** Sends the acks that are waiting (before the channel closes). */
+  flush(): void;
+}
+
+/**
+ * Creates the acks of one channel. A channel that died meanwhile is left alone: its delivery tags
+ * mean nothing on any other channel, and the broker redelivers what it did not get an ack for.
+ *
+ * @example
+ * ```ts
+ * const acks = createAcks(channel);
+ * await channel.consume(queue, (delivery) => { acks.track(delivery!); ... acks.ack(delivery!); });
+ * ```
+ */
+export function createAcks(ch: Channel): Acks {
+  const unacked = new Map<number, Message>();
+  const finished = new Set<number>();
+
+  const flush = () => {
+    let head: Message | undefined;
+    for (const [tag, delivery] of unacked) {
+      if (!finished.has(tag)) break;
+      head = delivery;
+      unacked.delete(tag);
+      finished.delete(tag);
+    }
+    if (head) settle(() => ch.ack(head, true));
+    for (const tag of finished) {
+      const delivery = unacked.get(tag)!;
+      unacked.delete(tag);
+      settle(() => ch.ack(delivery));
+    }
+    finished.clear();
+  };
+  const schedule = createFlusher(flush, 0);
+
+  return {
+    track(delivery) {
+      unacked.set(delivery.fields.deliveryTag, delivery);
+    },
+    ack(delivery) {
+      finished.add(delivery.fields.deliveryTag);
+      schedule();
+    },
+    requeue(delivery) {
+      unacked.delete(delivery.fields.deliveryTag);
+      settle(() => ch.nack(delivery, false, true));
+    },
+    flush,
+  };
+}
+
+function settle(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // The channel is closed: see createAcks.
+  }
+}
