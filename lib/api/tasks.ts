@@ -5,6 +5,7 @@
  * @module
  */
 
+import { newTaskId } from "../id.ts";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
@@ -66,7 +67,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
         });
       }
 
-      const task = { id: crypto.randomUUID(), handler: name, payload, createdAt: Date.now() };
+      const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
       try {
         await deps.enqueue(task);
       } catch (error) {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { newTaskId } from "../id.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
 import { declareAll, topology } from "../amqp/topology.ts";
@@ -111,7 +112,7 @@ async function start(message: StartMessage): Promise<void> {
     const headers = props.headers ?? {};
     const id = typeof props.messageId === "string" && props.messageId
       ? props.messageId
-      : crypto.randomUUID();
+      : newTaskId();
     const attempt = positiveInteger(headers[ATTEMPT_HEADER]) ?? 1;
     // Warren's producers record the task ("queued", with its payload and creation time) before
     // they answer; for other producers the first event carries those facts.
@@ -200,7 +201,7 @@ async function start(message: StartMessage): Promise<void> {
     if (!HANDLER_NAME.test(handlerName) || !message.handlers.includes(handlerName)) {
       throw new Error(`ctx.enqueue: unknown handler "${handlerName}"`);
     }
-    const task = { id: crypto.randomUUID(), handler: handlerName, payload, createdAt: Date.now() };
+    const task = { id: newTaskId(), handler: handlerName, payload, createdAt: Date.now() };
     await publishTask(session.pub, names, task, EVENT_CONFIRM_MS);
     report(session, {
       type: "queued",
