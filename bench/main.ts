@@ -8,19 +8,21 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import {
-  AMQP_URL,
-  deleteTopology,
-  getJson,
-  type Process,
-  startWarren,
-  uniquePrefix,
-  waitFor,
-} from "../tests/helpers/warren.ts";
+import { AMQP_URL, getJson, uniquePrefix, waitFor } from "../tests/helpers/warren.ts";
 import { measureCeiling } from "./ceiling.ts";
+import {
+  BODY,
+  CONNECTIONS,
+  counter,
+  enqueueMany,
+  finish,
+  rssMb,
+  say,
+  sleep,
+  warren,
+} from "./harness.ts";
 import { hasWrk, percentile, postLoad } from "./load.ts";
 
 const mode = Deno.args.includes("--smoke")
@@ -28,12 +30,7 @@ const mode = Deno.args.includes("--smoke")
   : Deno.args.includes("--quick")
   ? "quick"
   : "full";
-const HANDLERS = fromFileUrl(new URL("./handlers", import.meta.url));
 const RESULTS = Deno.env.get("BENCH_RESULTS") ?? fromFileUrl(new URL("./results", import.meta.url));
-const BENCH_HANDLERS = ["noop", "spin"];
-const BODY = '{"n":1}';
-/** Keep-alive connections of the HTTP load. */
-const CONNECTIONS = 64;
 
 const SIZES = {
   smoke: {
@@ -68,70 +65,6 @@ const SIZES = {
   },
 };
 const size = SIZES[mode];
-
-function say(text: string) {
-  console.error(`bench: ${text}`);
-}
-
-/** Starts Warren for one phase with the bench handlers and its own prefix. */
-async function warren(env: Record<string, string> = {}, args: string[] = []): Promise<Process> {
-  return await startWarren({
-    handlersDir: HANDLERS,
-    prefix: uniquePrefix("bench"),
-    args,
-    ready: args.includes("--role=api") ? false : true,
-    env: { WARREN_SHUTDOWN_GRACE: "2s", ...env },
-  });
-}
-
-async function finish(process: Process): Promise<void> {
-  await process.stop();
-  await deleteTopology(process.prefix, BENCH_HANDLERS);
-}
-
-/** Counts tasks of a handler in a state, straight from the store file. */
-function counter(process: Process) {
-  const db = new DatabaseSync(process.storePath, { readOnly: true });
-  const count = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ? AND state = ?");
-  const total = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ?");
-  return {
-    count: (handler: string, state: string) => (count.get(handler, state) as { n: number }).n,
-    total: (handler: string) => (total.get(handler) as { n: number }).n,
-    latencies: (ids: string[]) => {
-      const row = db.prepare("SELECT created_at, finished_at FROM tasks WHERE id = ?");
-      return ids.map((id) => {
-        const r = row.get(id) as { created_at: number; finished_at: number };
-        return r.finished_at - r.created_at;
-      }).sort((a, b) => a - b);
-    },
-    close: () => db.close(),
-  };
-}
-
-/** POSTs `count` tasks from `concurrency` connections; returns their ids (all must be 202). */
-async function enqueueMany(url: string, handler: string, count: number, body: string) {
-  const ids: string[] = [];
-  let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next++ < count) {
-      const response = await fetch(`${url}/tasks/${handler}`, { method: "POST", body });
-      const answer = await response.json();
-      if (response.status !== 202) {
-        throw new Error(`enqueue answered ${response.status}: ${answer.detail}`);
-      }
-      ids.push(answer.id);
-    }
-  }));
-  return ids;
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return kb / 1024;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // 1. The ceiling ------------------------------------------------------------------------------
 say("1/6 ceiling: raw amqplib, confirmed persistent publishes, manual acks");

@@ -1,0 +1,84 @@
+/**
+ * `deno task bench:cpu [--generator=fetch]`: where the CPU time of a task goes. Enqueues over
+ * HTTP for a few seconds against an api-only Warren, then lets a worker-only Warren run them all,
+ * and reports CPU µs per task of each process and of the broker (found as `beam.smp`), read from
+ * /proc. Linux only; a broker on another machine is reported as such.
+ *
+ * @module
+ */
+
+import { getJson, waitFor } from "../tests/helpers/warren.ts";
+import { BODY, CONNECTIONS, counter, cpuMs, finish, say, warren } from "./harness.ts";
+import { hasWrk, postLoad } from "./load.ts";
+
+const SECONDS = 5;
+const generator = Deno.args.includes("--generator=fetch") || !(await hasWrk())
+  ? "deno-fetch"
+  : "wrk";
+const brokerPid = await findBroker();
+const broker = () => brokerPid ? cpuMs(brokerPid) : NaN;
+
+const api = await warren({}, ["--role=api"]);
+let worker;
+try {
+  await waitFor(
+    async () => {
+      const [, body] = await getJson(`${api.url}/readyz`);
+      return !body.reasons?.includes("not connected to the broker");
+    },
+    20_000,
+    "the api to connect",
+  );
+  const store = counter(api);
+
+  say(`enqueue: ${SECONDS} s of POST /tasks/noop from ${CONNECTIONS} connections (${generator})`);
+  let [apiMs, brokerMs] = [cpuMs(api.pid), broker()];
+  const load = await postLoad({
+    generator,
+    url: `${api.url}/tasks/noop`,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    body: BODY,
+  });
+  const tasks = await waitFor(() => {
+    const total = store.total("noop");
+    return total >= load.requests ? total : 0;
+  });
+  const enqueue = { api: cpuMs(api.pid) - apiMs, broker: broker() - brokerMs };
+
+  say(`run: a worker-only Warren runs all ${tasks} tasks`);
+  [apiMs, brokerMs] = [cpuMs(api.pid), broker()];
+  worker = await warren({}, ["--role=worker"], { prefix: api.prefix, ready: false });
+  const workerMs = cpuMs(worker.pid);
+  await waitFor(() => store.count("noop", "succeeded") === tasks, 120_000, "every task to run");
+  const run = {
+    worker: cpuMs(worker.pid) - workerMs,
+    api: cpuMs(api.pid) - apiMs,
+    broker: broker() - brokerMs,
+  };
+  store.close();
+
+  const us = (ms: number) => Number.isNaN(ms) ? "n/a" : `${Math.round((ms * 1000) / tasks)} µs`;
+  console.log(`\nCPU per task, ${tasks} no-op tasks (${Math.round(load.perSecond)} POST/s)\n`);
+  console.log(`enqueue  api process (HTTP, publish, store)   ${us(enqueue.api)}`);
+  console.log(`         broker (publish, confirm)            ${us(enqueue.broker)}`);
+  console.log(`run      worker process (consume, events)     ${us(run.worker)}`);
+  console.log(`         api process (record events)          ${us(run.api)}`);
+  console.log(`         broker (deliver, ack, events)        ${us(run.broker)}`);
+  const total = enqueue.api + enqueue.broker + run.worker + run.api + run.broker;
+  console.log(`total                                         ${us(total)}`);
+} finally {
+  if (worker) await worker.stop();
+  await finish(api);
+}
+
+/** The broker's process id when it runs on this machine. */
+async function findBroker(): Promise<number | undefined> {
+  try {
+    const { stdout } = await new Deno.Command("pgrep", { args: ["-o", "beam.smp"] }).output();
+    const pid = Number(new TextDecoder().decode(stdout).trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

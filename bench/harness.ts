@@ -1,0 +1,105 @@
+/**
+ * What the benchmark's phases share: starting Warren with the bench handlers, counting tasks in
+ * its store, enqueueing, reading a process's memory and CPU time.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import {
+  deleteTopology,
+  type Process,
+  type StartOptions,
+  startWarren,
+  uniquePrefix,
+} from "../tests/helpers/warren.ts";
+
+const HANDLERS = fromFileUrl(new URL("./handlers", import.meta.url));
+const BENCH_HANDLERS = ["noop", "spin"];
+
+/** The payload of every no-op task. */
+export const BODY = '{"n":1}';
+/** Keep-alive connections of the HTTP load. */
+export const CONNECTIONS = 64;
+
+/** Progress on standard error, so the table on standard output stays clean. */
+export function say(text: string): void {
+  console.error(`bench: ${text}`);
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts Warren with the bench handlers and its own prefix (waits for ready unless role api). */
+export async function warren(
+  env: Record<string, string> = {},
+  args: string[] = [],
+  options: StartOptions = {},
+): Promise<Process> {
+  return await startWarren({
+    handlersDir: HANDLERS,
+    prefix: uniquePrefix("bench"),
+    args,
+    ready: !args.includes("--role=api"),
+    ...options,
+    env: { WARREN_SHUTDOWN_GRACE: "2s", ...env },
+  });
+}
+
+/** Stops a Warren and deletes what its prefix declared. */
+export async function finish(process: Process): Promise<void> {
+  await process.stop();
+  await deleteTopology(process.prefix, BENCH_HANDLERS);
+}
+
+/** Counts tasks of a handler in a state, straight from the store file. */
+export function counter(process: Process) {
+  const db = new DatabaseSync(process.storePath, { readOnly: true });
+  const count = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ? AND state = ?");
+  const total = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ?");
+  return {
+    count: (handler: string, state: string) => (count.get(handler, state) as { n: number }).n,
+    total: (handler: string) => (total.get(handler) as { n: number }).n,
+    latencies: (ids: string[]) => {
+      const row = db.prepare("SELECT created_at, finished_at FROM tasks WHERE id = ?");
+      return ids.map((id) => {
+        const r = row.get(id) as { created_at: number; finished_at: number };
+        return r.finished_at - r.created_at;
+      }).sort((a, b) => a - b);
+    },
+    close: () => db.close(),
+  };
+}
+
+/** POSTs `count` tasks from `concurrency` connections; returns their ids (all must be 202). */
+export async function enqueueMany(url: string, handler: string, count: number, body: string) {
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next++ < count) {
+      const response = await fetch(`${url}/tasks/${handler}`, { method: "POST", body });
+      const answer = await response.json();
+      if (response.status !== 202) {
+        throw new Error(`enqueue answered ${response.status}: ${answer.detail}`);
+      }
+      ids.push(answer.id);
+    }
+  }));
+  return ids;
+}
+
+/** Resident memory of a process, in MB. */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc). */
+export function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) ", in clock ticks
+  // of 10 ms (Linux's USER_HZ is 100).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
