@@ -49,7 +49,7 @@ Deno.test("acks: deliveries behind an unfinished one are acked one by one at onc
   assert.deepEqual(calls, ["ack 2", "ack 3", "ack 1 multiple"]);
 });
 
-Deno.test("acks: a requeued delivery is nacked at once and never acked", async () => {
+Deno.test("acks: a requeued delivery is nacked at once and never acked", () => {
   const { ch, calls } = recorder();
   const acks = createAcks(ch);
   const d = [1, 2, 3].map(delivery);
