@@ -57,7 +57,7 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
     });
 
     await t.step("SSE streams each state change and progress, then closes", async () => {
-      const [, body] = await postTask(warren.url, "steps", { steps: 3, ms: 150 });
+      const [, body] = await postTask(warren.url, "steps", { steps: 3, ms: 300 });
       const events = await readSse(`${warren.url}${body.links.events}`);
       const names = events.map((e) => e.event);
       assert.equal(names.at(-1), "succeeded");
