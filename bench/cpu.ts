@@ -1,5 +1,5 @@
 /**
- * `deno task bench:cpu [--generator=fetch]`: where the CPU time of a task goes. Enqueues over
+ * `deno task bench:cpu [--generator=fetch] [--connections=64]`: where the CPU time of a task goes. Enqueues over
  * HTTP for a few seconds against an api-only Warren, then lets a worker-only Warren run them all,
  * and reports CPU µs per task of each process and of the broker (found as `beam.smp`), read from
  * /proc. Linux only; a broker on another machine is reported as such.

@@ -20,8 +20,17 @@ const BENCH_HANDLERS = ["noop", "spin"];
 
 /** The payload of every no-op task. */
 export const BODY = '{"n":1}';
-/** Keep-alive connections of the HTTP load. */
-export const CONNECTIONS = 64;
+/** Keep-alive connections of the HTTP load: `--connections=N`, default 64. */
+export const CONNECTIONS = connectionsFlag(Deno.args);
+
+function connectionsFlag(args: string[]): number {
+  const flag = args.find((arg) => arg.startsWith("--connections="));
+  const n = Number(flag?.slice("--connections=".length) ?? 64);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+    throw new Error(`--connections must be a whole number from 1 to 10000 (got ${flag})`);
+  }
+  return n;
+}
 
 /** Progress on standard error, so the table on standard output stays clean. */
 export function say(text: string): void {

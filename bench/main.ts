@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick | --smoke] [--generator=wrk|fetch]`: Warren's throughput, latency and
+ * `deno task bench [--quick | --smoke] [--generator=wrk|fetch] [--connections=64]`: Warren's throughput, latency and
  * footprint beside the broker's own ceiling, measured in one run against the same broker. Prints a
  * table, writes bench/results/<timestamp>.json and latest.json (`--quick`: quick.json, `--smoke`:
  * smoke.json; `BENCH_RESULTS` names another folder), and fails if any task is unaccounted for.
@@ -269,6 +269,7 @@ const results = {
     broker: `${broker} at ${AMQP_URL.replace(/\/\/[^@]*@/, "//")}`,
   },
   load_generator: generator,
+  connections: CONNECTIONS,
   ceiling_per_s: round(ceiling, 0),
   enqueue_per_s: round(enqueue.perSecond, 0),
   enqueue_p50_ms: round(enqueue.p50Ms, 2),
@@ -331,7 +332,7 @@ function check(ok: boolean, target: string): string {
 
 const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(`\nWarren benchmark (${mode}): ${results.machine.description}`);
-console.log(`load generator: ${generator}\n`);
+console.log(`load generator: ${generator}, ${CONNECTIONS} connections\n`);
 for (const row of rows) {
   console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
 }
