@@ -7,7 +7,6 @@
 
 import {
   configureSync,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -30,7 +29,7 @@ export interface LogOptions {
  */
 export function setupLogging(options: LogOptions): void {
   const format = options.format === "json"
-    ? getJsonLinesFormatter()
+    ? jsonLine
     : getTextFormatter({ timestamp: "date-time-tz", value: "bare", category: "." });
   const secrets = options.secrets.filter((secret) => secret.length > 0);
   const sink = (record: LogRecord) => {
@@ -43,6 +42,23 @@ export function setupLogging(options: LogOptions): void {
       { category: ["warren"], lowestLevel: options.level, sinks: ["out"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
     ],
+  });
+}
+
+/**
+ * One JSON object per record: its properties, then `time`, `level`, `logger` and the message with
+ * its values filled in as they read (strings bare).
+ */
+function jsonLine(record: LogRecord): string {
+  const message = record.message
+    .map((part, i) => i % 2 === 0 || typeof part === "string" ? part : JSON.stringify(part))
+    .join("");
+  return JSON.stringify({
+    ...record.properties,
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    message,
   });
 }
 

@@ -26,6 +26,25 @@ Deno.test("startup: the shipped handlers, one line each, then the address", asyn
   }
 });
 
+Deno.test("startup: WARREN_LOG_FORMAT=json writes one JSON object per line", async () => {
+  const warren = await startWarren({ env: { WARREN_LOG_FORMAT: "json" } });
+  try {
+    const lines = warren.output().trim().split("\n").map((line) => JSON.parse(line));
+    const listening = lines.find((line) => line.message.startsWith("listening on"));
+    assert.equal(listening.message, `listening on ${warren.url}`);
+    assert.equal(listening.url, warren.url);
+    assert.equal(listening.level, "info");
+    assert.equal(listening.logger, "warren.runtime");
+    assert.ok(!Number.isNaN(Date.parse(listening.time)));
+    assert.ok(
+      lines.some((line) => line.name === "echo" && line.message.startsWith("handler echo")),
+    );
+  } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+    await deleteTopology(warren.prefix);
+  }
+});
+
 Deno.test("startup: bad settings stop it with one line naming them", async () => {
   const cases: [Record<string, string>, string[], RegExp][] = [
     [{ PORT: "eighty" }, [], /^warren: PORT must be a whole number/],

@@ -59,7 +59,7 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       output += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) listening.resolve(match[1]);
     }
   };
