@@ -11,7 +11,7 @@ import { declareAll, declareTaskQueue, topology } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
 import { type ApiDeps, type QueueCounts, UnavailableError } from "./api/deps.ts";
 import { createFeed } from "./api/feed.ts";
-import { createRecorder } from "./api/recorder.ts";
+import { recordEvents } from "./api/recorder.ts";
 import type { Config } from "./config.ts";
 import { publishTask } from "./enqueue.ts";
 import type { HandlerInfo } from "./handler.ts";
@@ -71,7 +71,6 @@ export async function startWarren(
   const store = runsApi ? await openSqliteStore(config.storePath) : undefined;
   const feed = createFeed();
   const writer = store && createWriter(store, (changes) => feed.publish(changes));
-  const recorder = writer && createRecorder({ writer, names, log: logger("recorder") });
 
   const link = runsApi
     ? openLink<ApiSession>({
@@ -82,7 +81,10 @@ export async function startWarren(
         const pub = bindChannel(model, await model.createConfirmChannel(), log);
         const ch = bindChannel(model, await model.createChannel(), log);
         await declareAll(ch, names, handlers.map((h) => h.name));
-        await recorder?.consume(bindChannel(model, await model.createChannel(), log));
+        if (writer) {
+          const events = bindChannel(model, await model.createChannel(), log);
+          await recordEvents(events, { writer, names, log: logger("recorder") });
+        }
         return { pub, ch };
       },
     })
@@ -170,8 +172,7 @@ export async function startWarren(
       feed.close();
       await server.shutdown();
       await supervisor?.stop(config.shutdownGraceMs);
-      if (link && recorder) await drainEvents(link.session()?.ch, names.eventsQueue);
-      await recorder?.flush();
+      if (link && writer) await drainEvents(link.session()?.ch, names.eventsQueue);
       await writer?.flush();
       await link?.close();
       await store?.close();

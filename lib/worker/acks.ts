@@ -8,6 +8,7 @@
  */
 
 import type { Channel, Message } from "amqplib";
+import { settle } from "../amqp/settle.ts";
 import { createFlusher } from "../flusher.ts";
 
 /** See {@linkcode createAcks}. */
@@ -23,8 +24,8 @@ export interface Acks {
 }
 
 /**
- * Creates the acks of one channel. A channel that died meanwhile is left alone: its delivery tags
- * mean nothing on any other channel, and the broker redelivers what it did not get an ack for.
+ * Creates the acks of one channel (a channel that died meanwhile is left alone: see
+ * {@linkcode settle}).
  *
  * @example
  * ```ts
@@ -68,12 +69,4 @@ export function createAcks(ch: Channel): Acks {
     },
     flush,
   };
-}
-
-function settle(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // The channel is closed: see createAcks.
-  }
 }
