@@ -9,10 +9,12 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import {
   deleteTopology,
+  getJson,
   type Process,
   type StartOptions,
   startWarren,
   uniquePrefix,
+  waitFor,
 } from "../tests/helpers/warren.ts";
 
 const HANDLERS = fromFileUrl(new URL("./handlers", import.meta.url));
@@ -54,6 +56,23 @@ export async function warren(
     ...options,
     env: { WARREN_SHUTDOWN_GRACE: "2s", ...env },
   });
+}
+
+/**
+ * Starts an api-only Warren (no workers, so tasks stay queued) and waits until it is connected to
+ * the broker (it is never "ready": no handler has a consumer).
+ */
+export async function apiOnly(): Promise<Process> {
+  const api = await warren({}, ["--role=api"]);
+  await waitFor(
+    async () => {
+      const [, body] = await getJson(`${api.url}/readyz`);
+      return !body.reasons?.includes("not connected to the broker");
+    },
+    20_000,
+    "the api to connect",
+  );
+  return api;
 }
 
 /** Stops a Warren and deletes what its prefix declared. */

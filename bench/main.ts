@@ -13,6 +13,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import { AMQP_URL, getJson, uniquePrefix, waitFor } from "../tests/helpers/warren.ts";
 import { measureCeiling } from "./ceiling.ts";
 import {
+  apiOnly,
   BODY,
   CONNECTIONS,
   counter,
@@ -84,17 +85,9 @@ const generator = Deno.args.includes("--generator=fetch") || !(await hasWrk())
 say(
   `2/6 enqueue: POST /tasks/noop, ${CONNECTIONS} keep-alive connections (${generator}), role api`,
 );
-const api = await warren({}, ["--role=api"]);
+const api = await apiOnly();
 let enqueue;
 try {
-  await waitFor(
-    async () => {
-      const [, body] = await getJson(`${api.url}/readyz`);
-      return !body.reasons?.includes("not connected to the broker");
-    },
-    20_000,
-    "the api to connect",
-  );
   const url = `${api.url}/tasks/noop`;
   const warm = await postLoad({ generator, url, connections: CONNECTIONS, seconds: 1, body: BODY });
   enqueue = await postLoad({
