@@ -34,6 +34,8 @@ CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 /** A task touched by one batch: its record, whether a row exists, its events and changes. */
 interface Pending {
   task: TaskRecord | undefined;
+  /** The record as the store holds it, when it holds it. */
+  before: TaskRecord | undefined;
   stored: boolean;
   events: TaskEvent[];
   changes: TaskChange[];
@@ -88,10 +90,13 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
                        created_at, started_at, finished_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
+  // A task's payload is written once (or filled in once): state changes leave it alone, so a
+  // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
-    UPDATE tasks SET handler = ?, state = ?, attempts = ?, payload = ?, result = ?, error = ?,
-                     progress = ?, created_at = ?, started_at = ?, finished_at = ?
+    UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
+                     created_at = ?, started_at = ?, finished_at = ?
     WHERE id = ?`);
+  const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
 
   // Records written lately: folding an event into a task that is still moving rarely needs a
   // read. This process is the file's only writer, so the copies stay true.
@@ -116,7 +121,13 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
         if (!entry) {
           // A "queued" event is almost always a task's first: skip the read, insert optimistically.
           const current = event.type === "queued" ? recent.get(event.id) : read(event.id);
-          entry = { task: current, stored: current !== undefined, events: [], changes: [] };
+          entry = {
+            task: current,
+            before: current,
+            stored: current !== undefined,
+            events: [],
+            changes: [],
+          };
           pending.set(event.id, entry);
         }
         entry.events.push(event);
@@ -126,16 +137,29 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
       try {
         for (const entry of pending.values()) {
           if (!entry.task || !entry.dirty) continue;
-          const [id, ...fields] = toRow(entry.task);
-          if (!entry.stored && insert.run(id, ...fields).changes === 1) continue;
           if (!entry.stored) {
+            if (insert.run(...toRow(entry.task)).changes === 1) continue;
             // It was there after all (a worker's event came first): fold into the stored row.
             const events = entry.events;
-            Object.assign(entry, { task: read(id as string), events: [], changes: [] });
+            const stored = read(entry.task.id);
+            Object.assign(entry, { task: stored, before: stored, events: [], changes: [] });
             for (const event of events) fold(entry, event);
           }
-          const [, ...latest] = toRow(entry.task!);
-          update.run(...latest, id);
+          const task = entry.task!;
+          update.run(
+            task.state,
+            task.attempts,
+            json(task.result),
+            json(task.error),
+            json(task.progress),
+            task.createdAt,
+            task.startedAt,
+            task.finishedAt,
+            task.id,
+          );
+          if (task.payload !== entry.before?.payload) {
+            updatePayload.run(json(task.payload), task.id);
+          }
         }
         db.exec("COMMIT");
       } catch (error) {
