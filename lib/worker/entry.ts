@@ -19,6 +19,8 @@ import { type Acks, createAcks } from "./acks.ts";
 import { createOutbox, type Outbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
+const decoder = new TextDecoder();
+
 /** How long a worker waits for the broker to confirm an event before giving the delivery back. */
 const EVENT_CONFIRM_MS = 10_000;
 
@@ -126,7 +128,7 @@ async function start(message: StartMessage): Promise<void> {
     let outcome: Pick<TaskEvent, "type" | "result" | "error">;
     let payload: unknown;
     try {
-      const text = new TextDecoder().decode(delivery.content);
+      const text = decoder.decode(delivery.content);
       payload = text.trim() === "" ? {} : JSON.parse(text);
     } catch (error) {
       outcome = { type: "dead", error: { message: `payload is not JSON: ${errorMessage(error)}` } };
