@@ -135,8 +135,8 @@ interface CorkableSocket {
 }
 
 /**
- * Gathers every frame amqplib writes in one turn of the event loop into one socket write
- * (cork, then uncork on the next tick). With TCP_NODELAY on, this keeps small frames from
+ * Gathers every frame amqplib writes in one run of synchronous code into one socket write (cork
+ * at the first write, uncork once the pending microtasks have run). With TCP_NODELAY on, this keeps small frames from
  * costing a system call and a packet each, without Nagle's delays.
  */
 function coalesceWrites(model: ChannelModel): void {

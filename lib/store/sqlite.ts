@@ -86,7 +86,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
 
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
   const insert = db.prepare(`
-    INSERT INTO tasks (id, handler, state, attempts, payload, result, error, progress,
+    INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
                        created_at, started_at, finished_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
@@ -146,17 +146,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
             for (const event of events) fold(entry, event);
           }
           const task = entry.task!;
-          update.run(
-            task.state,
-            task.attempts,
-            json(task.result),
-            json(task.error),
-            json(task.progress),
-            task.createdAt,
-            task.startedAt,
-            task.finishedAt,
-            task.id,
-          );
+          update.run(...stateRow(task), task.id);
           if (task.payload !== entry.before?.payload) {
             updatePayload.run(json(task.payload), task.id);
           }
@@ -206,13 +196,16 @@ function parse(text: string | null): unknown {
   return text === null ? null : JSON.parse(text);
 }
 
+/** A new row, in the column order of `insert`. */
 function toRow(task: TaskRecord): SQLInputValue[] {
+  return [task.id, task.handler, json(task.payload), ...stateRow(task)];
+}
+
+/** The columns a state change writes, in the order of `update` (and the tail of `insert`). */
+function stateRow(task: TaskRecord): SQLInputValue[] {
   return [
-    task.id,
-    task.handler,
     task.state,
     task.attempts,
-    json(task.payload),
     json(task.result),
     json(task.error),
     json(task.progress),
