@@ -33,6 +33,8 @@ export interface Config {
   maxBodyBytes: number;
   /** How long POST /tasks waits for the broker's confirm before answering 503. */
   publishTimeoutMs: number;
+  /** Publishes awaiting the broker's confirm past which POST /tasks answers 429. */
+  maxPending: number;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
@@ -144,6 +146,7 @@ export function loadConfig(
       role,
       maxBodyBytes: parseBytes(env.WARREN_MAX_BODY ?? "1MiB", "WARREN_MAX_BODY"),
       publishTimeoutMs: parseMs(env.WARREN_PUBLISH_TIMEOUT ?? "5s", "WARREN_PUBLISH_TIMEOUT"),
+      maxPending: parseInteger(env.WARREN_MAX_PENDING ?? "10000", "WARREN_MAX_PENDING", 1, 1e6),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,

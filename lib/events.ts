@@ -10,11 +10,20 @@ import type { ConfirmChannel } from "amqplib";
 import { eventRoutingKey, type Topology } from "./amqp/topology.ts";
 import { publishConfirmed } from "./amqp/publish.ts";
 
-/** The states a task moves through; `succeeded` and `dead` are terminal. */
-export type TaskState = "queued" | "running" | "succeeded" | "dead";
+/**
+ * The states a task moves through; `succeeded` and `dead` are terminal (until a dead task is
+ * replayed). `retrying` means an attempt failed and the next one waits for its backoff.
+ */
+export type TaskState = "queued" | "running" | "retrying" | "succeeded" | "dead";
 
 /** All task states, in the order a task reaches them. */
-export const TASK_STATES: readonly TaskState[] = ["queued", "running", "succeeded", "dead"];
+export const TASK_STATES: readonly TaskState[] = [
+  "queued",
+  "running",
+  "retrying",
+  "succeeded",
+  "dead",
+];
 
 /** What an event reports: a state change, or progress within the running state. */
 export type EventType = TaskState | "progress";
@@ -33,6 +42,10 @@ export interface TaskEvent {
   handler: string;
   /** The attempt this event belongs to; 0 for `queued`. */
   attempt: number;
+  /** How many times the task was replayed from its dead letters before this run; absent for 0. */
+  replay?: number;
+  /** For `queued` and `retrying`: when the next attempt may start (ms since the epoch). */
+  runAt?: number;
   /** When it happened, in ms since the epoch. */
   at: number;
   /** When the task was enqueued (ms since the epoch), when known. */
@@ -96,7 +109,7 @@ export function publishEvents(
     eventRoutingKey(handler, type),
     encodeEvents(events),
     // "running" and "progress" are passing facts: kept in memory, they cost the broker a third
-    // of a persistent message. Queued and terminal events are on disk before they are confirmed.
+    // of a persistent message. The others are on disk before they are confirmed.
     {
       contentType: "application/json",
       type,

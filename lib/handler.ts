@@ -80,6 +80,30 @@ export interface HandlerInfo {
   config: ResolvedHandlerConfig;
 }
 
+/**
+ * Thrown by a handler to say "do not retry": the task goes straight to its dead-letter queue,
+ * whatever attempts are left.
+ *
+ * @example
+ * ```ts
+ * import { PermanentError } from "warren";
+ *
+ * export default async function (payload: { userId: string }) {
+ *   const user = await findUser(payload.userId);
+ *   if (!user) throw new PermanentError(`no user ${payload.userId}`);
+ * }
+ * ```
+ */
+export class PermanentError extends Error {
+  override name = "PermanentError";
+}
+
+/** Whether an error says "do not retry" (by class, or by name when thrown from another copy). */
+export function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentError ||
+    (error instanceof Error && error.name === "PermanentError");
+}
+
 /** A handler file whose name, exports or config Warren cannot accept. */
 export class HandlerError extends Error {
   override name = "HandlerError";

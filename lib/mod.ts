@@ -9,6 +9,7 @@ export {
   defineHandler,
   type Handler,
   type HandlerConfig,
+  PermanentError,
   type ResolvedHandlerConfig,
 } from "./handler.ts";
 export type { Duration } from "./duration.ts";

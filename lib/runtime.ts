@@ -9,7 +9,14 @@ import type { Channel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "./amqp/connection.ts";
 import { declareAll, declareTaskQueue, topology } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
-import { type ApiDeps, type QueueCounts, UnavailableError } from "./api/deps.ts";
+import {
+  type ApiDeps,
+  BusyError,
+  type DeadLetters,
+  type QueueCounts,
+  UnavailableError,
+} from "./api/deps.ts";
+import { peekDeadLetters, purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
 import { createFeed } from "./api/feed.ts";
 import { recordEvents } from "./api/recorder.ts";
 import type { Config } from "./config.ts";
@@ -34,6 +41,8 @@ export interface Warren {
 interface ApiSession {
   pub: ConfirmChannel;
   ch: Channel;
+  /** For dead-letter operations only: they fetch and give back messages with `multiple`. */
+  dead: Channel;
 }
 
 /**
@@ -80,12 +89,13 @@ export async function startWarren(
       setup: async (model) => {
         const pub = bindChannel(model, await model.createConfirmChannel(), log);
         const ch = bindChannel(model, await model.createChannel(), log);
+        const dead = bindChannel(model, await model.createChannel(), log);
         await declareAll(ch, names, handlers.map((h) => h.name));
         if (writer) {
           const events = bindChannel(model, await model.createChannel(), log);
           await recordEvents(events, { writer, names, log: logger("recorder") });
         }
-        return { pub, ch };
+        return { pub, ch, dead };
       },
     })
     : undefined;
@@ -94,12 +104,54 @@ export async function startWarren(
     ? startSupervisor({ handlers, amqpUrl: config.amqpUrl, prefix: config.prefix, log: logOptions })
     : undefined;
 
+  let pending = 0;
+
+  /** Dead-letter operations, one at a time (they share a channel), each on the live session. */
+  function deadLetters(): DeadLetters {
+    let queue: Promise<unknown> = Promise.resolve();
+    const serial = <T>(action: (session: ApiSession) => Promise<T>): Promise<T> => {
+      const next = queue.then(() => {
+        const session = link?.session();
+        if (!session) throw new UnavailableError("not connected to the broker");
+        return action(session);
+      });
+      queue = next.catch(() => {});
+      return next;
+    };
+    return {
+      list: (handler, limit) => serial((s) => peekDeadLetters(s.dead, names, handler, limit)),
+      replay: (handler, id) =>
+        serial(async (s) => {
+          const { ids } = await replayDeadLetters(s.dead, s.pub, names, handler, {
+            id,
+            timeoutMs: config.publishTimeoutMs,
+            onReplayed: (letter) =>
+              writer!.write([{
+                type: "queued",
+                id: letter.id,
+                handler,
+                attempt: 0,
+                replay: letter.replay,
+                at: Date.now(),
+              }]),
+          });
+          return ids;
+        }),
+      purge: (handler) => serial((s) => purgeDeadLetters(s.dead, names, handler)),
+    };
+  }
+
   const inspect = async (handler: string): Promise<QueueCounts | undefined> => {
     const session = link?.session();
     if (!session) return undefined;
     try {
       const reply = await declareTaskQueue(session.ch, names, handler);
-      return { messages: reply.messageCount, consumers: reply.consumerCount };
+      const dead = await session.ch.checkQueue(names.deadQueue(handler));
+      return {
+        messages: reply.messageCount,
+        consumers: reply.consumerCount,
+        dead: dead.messageCount,
+      };
     } catch {
       return undefined;
     }
@@ -111,6 +163,11 @@ export async function startWarren(
     if (link && !link.session()) reasons.push("not connected to the broker");
     if (supervisor) {
       for (const status of supervisor.status()) {
+        if (status.crashLooping) {
+          reasons.push(
+            `handler ${status.handler}: its workers keep dying (last: ${status.lastError})`,
+          );
+        }
         if (status.consuming > 0) continue;
         const why = status.lastError ? ` (last error: ${status.lastError})` : "";
         reasons.push(`handler ${status.handler}: no worker consuming${why}`);
@@ -133,19 +190,26 @@ export async function startWarren(
     feed,
     maxBodyBytes: config.maxBodyBytes,
     apiToken: config.apiToken,
-    enqueue: async (task) => {
+    enqueue: async (task, { delaySeconds }) => {
       if (stopping) throw new UnavailableError("Warren is shutting down");
       const session = link?.session();
       if (!session) throw new UnavailableError("not connected to the broker");
       if (link?.blocked()) {
         throw new UnavailableError("the broker is blocking publishers (memory or disk alarm)");
       }
+      if (pending >= config.maxPending) {
+        throw new BusyError(`${pending} tasks await the broker's confirm (WARREN_MAX_PENDING)`);
+      }
+      pending++;
       try {
-        await publishTask(session.pub, names, task, config.publishTimeoutMs);
+        await publishTask(session.pub, names, task, config.publishTimeoutMs, { delaySeconds });
       } catch (error) {
         throw new UnavailableError(errorMessage(error), true);
+      } finally {
+        pending--;
       }
     },
+    dead: deadLetters(),
     inspect,
     notReady,
     workers: () => supervisor?.status(),

@@ -141,7 +141,13 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
       assert.equal(cpu.config.workers, 2);
       assert.equal(cpu.queue.consumers, 2);
       assert.equal(cpu.queue.messages, 0);
-      assert.deepEqual(cpu.workers, { running: 2, consuming: 2, restarts: 0, last_error: null });
+      assert.deepEqual(cpu.workers, {
+        running: 2,
+        consuming: 2,
+        restarts: 0,
+        crash_looping: false,
+        last_error: null,
+      });
       const typed = body.handlers.find((h: { name: string }) => h.name === "typed");
       assert.deepEqual(typed.config.schema.required, ["n"]);
     });

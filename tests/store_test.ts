@@ -42,6 +42,13 @@ Deno.test("merge: events in order build the record", () => {
     createdAt: 1000,
     startedAt: 2000,
     finishedAt: 3000,
+    replays: 0,
+    runAt: null,
+    history: [
+      { state: "queued", attempt: 0, at: 1000 },
+      { state: "running", attempt: 1, at: 2000 },
+      { state: "succeeded", attempt: 1, at: 3000 },
+    ],
   });
 });
 

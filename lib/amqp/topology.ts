@@ -5,22 +5,50 @@
  * ```
  * <prefix>.tasks          direct exchange, routing key = handler name
  * <prefix>.task.<name>    quorum queue per handler, bound to <prefix>.tasks with key <name>
+ *                         and to <prefix>.delayed with key #.<name>
+ * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
+ *                         whose messages wait 2^i s, then dead-letter to level i-1
+ * <prefix>.delayed        topic exchange where the cascade ends; routes on to the task queues
+ * <prefix>.dead           direct exchange of dead letters, routing key = handler name
+ * <prefix>.dead.<name>    quorum queue per handler holding its dead tasks
  * <prefix>.events         topic exchange of lifecycle events, routing key task.<name>.<state>
  * <prefix>.events.store   queue the api reads events from into the task store
  * ```
+ *
+ * ## The delay cascade
+ *
+ * A delay of `d` seconds is written in binary, one word per level, highest level first, and the
+ * handler's name follows: 5 s for `hello` is `0.0.….1.0.1.hello`. Level `i`'s exchange sends a
+ * message whose bit `i` is 1 into its queue, which holds it `2^i` s (per-queue TTL, so the head
+ * always expires first) and then dead-letters it to level `i-1`'s exchange; a 0 bit passes
+ * straight on. Level 0 hands it to `<prefix>.delayed`, which routes on the last word. Nothing ever
+ * waits unacked in a consumer, any delay from 1 s to 48 days takes 22 queues, and no plugin is
+ * needed. Dead-lettering is at-least-once (quorum queues, RabbitMQ 3.10+), so a broker restart
+ * loses nothing in transit.
  *
  * @module
  */
 
 import type { Channel, Replies } from "amqplib";
 
+/** Levels of the delay cascade: delays up to 2^22 - 1 s (about 48 days). */
+export const DELAY_LEVELS = 22;
+/** The longest delay the cascade can hold, in seconds. */
+export const MAX_DELAY_SECONDS = 2 ** DELAY_LEVELS - 1;
+
 /** The names of Warren's exchanges and queues under one prefix. */
 export interface Topology {
   tasksExchange: string;
+  delayedExchange: string;
+  deadExchange: string;
   eventsExchange: string;
   eventsQueue: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
+  /** The dead-letter queue of one handler. */
+  deadQueue(handler: string): string;
+  /** The exchange and queue of one level of the delay cascade. */
+  delayLevel(level: number): string;
 }
 
 /**
@@ -34,9 +62,13 @@ export interface Topology {
 export function topology(prefix: string): Topology {
   return {
     tasksExchange: `${prefix}.tasks`,
+    delayedExchange: `${prefix}.delayed`,
+    deadExchange: `${prefix}.dead`,
     eventsExchange: `${prefix}.events`,
     eventsQueue: `${prefix}.events.store`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
+    deadQueue: (handler) => `${prefix}.dead.${handler}`,
+    delayLevel: (level) => `${prefix}.delay.${level}`,
   };
 }
 
@@ -45,10 +77,55 @@ export function eventRoutingKey(handler: string, state: string): string {
   return `task.${handler}.${state}`;
 }
 
-/** Declares the exchanges shared by all handlers. */
+/**
+ * Where to publish a task that must wait `seconds` (a whole number from 1 to
+ * {@linkcode MAX_DELAY_SECONDS}): the exchange of its highest set bit, and the routing key that
+ * spells the delay in binary.
+ *
+ * @example
+ * ```ts
+ * delayRoute(topology("warren"), 5, "hello");
+ * // { exchange: "warren.delay.2", routingKey: "0.0.….0.1.0.1.hello" }
+ * ```
+ */
+export function delayRoute(
+  names: Topology,
+  seconds: number,
+  handler: string,
+): { exchange: string; routingKey: string } {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_DELAY_SECONDS) {
+    throw new RangeError(`a delay must be whole seconds from 1 to ${MAX_DELAY_SECONDS}`);
+  }
+  const bits = seconds.toString(2).padStart(DELAY_LEVELS, "0");
+  const top = DELAY_LEVELS - 1 - bits.indexOf("1");
+  return { exchange: names.delayLevel(top), routingKey: `${[...bits].join(".")}.${handler}` };
+}
+
+/** Declares the exchanges shared by all handlers, and the delay cascade. */
 export async function declareExchanges(ch: Channel, names: Topology): Promise<void> {
   await ch.assertExchange(names.tasksExchange, "direct", { durable: true });
+  await ch.assertExchange(names.delayedExchange, "topic", { durable: true });
+  await ch.assertExchange(names.deadExchange, "direct", { durable: true });
   await ch.assertExchange(names.eventsExchange, "topic", { durable: true });
+  for (let level = 0; level < DELAY_LEVELS; level++) {
+    const name = names.delayLevel(level);
+    const next = level === 0 ? names.delayedExchange : names.delayLevel(level - 1);
+    await ch.assertExchange(name, "topic", { durable: true });
+    await ch.assertQueue(name, {
+      durable: true,
+      arguments: {
+        "x-queue-type": "quorum",
+        "x-message-ttl": 1000 * 2 ** level,
+        "x-dead-letter-exchange": next,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+      },
+    });
+    // Word k of the key is bit (DELAY_LEVELS - 1 - k): "*." k times, then the bit.
+    const before = "*.".repeat(DELAY_LEVELS - 1 - level);
+    await ch.bindQueue(name, name, `${before}1.#`);
+    await ch.bindExchange(next, name, `${before}0.#`);
+  }
 }
 
 /** Declares the queue the api consumes lifecycle events from, bound to every task event. */
@@ -58,8 +135,8 @@ export async function declareEventsQueue(ch: Channel, names: Topology): Promise<
 }
 
 /**
- * Declares a handler's durable queue (quorum: replicated on a cluster, counts redeliveries) and
- * binds it; returns its message and consumer counts.
+ * Declares a handler's durable queues (quorum: replicated on a cluster, counts redeliveries) and
+ * binds them; returns the task queue's message and consumer counts.
  */
 export async function declareTaskQueue(
   ch: Channel,
@@ -72,6 +149,10 @@ export async function declareTaskQueue(
     arguments: { "x-queue-type": "quorum" },
   });
   await ch.bindQueue(queue, names.tasksExchange, handler);
+  await ch.bindQueue(queue, names.delayedExchange, `#.${handler}`);
+  const dead = names.deadQueue(handler);
+  await ch.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } });
+  await ch.bindQueue(dead, names.deadExchange, handler);
   return reply;
 }
 
@@ -84,8 +165,21 @@ export async function declareAll(ch: Channel, names: Topology, handlers: string[
 
 /** Deletes everything {@linkcode declareAll} declared (tests clean up with it). */
 export async function deleteAll(ch: Channel, names: Topology, handlers: string[]): Promise<void> {
-  for (const handler of handlers) await ch.deleteQueue(names.taskQueue(handler));
+  for (const handler of handlers) {
+    await ch.deleteQueue(names.taskQueue(handler));
+    await ch.deleteQueue(names.deadQueue(handler));
+  }
+  for (let level = 0; level < DELAY_LEVELS; level++) {
+    await ch.deleteQueue(names.delayLevel(level));
+    await ch.deleteExchange(names.delayLevel(level));
+  }
   await ch.deleteQueue(names.eventsQueue);
-  await ch.deleteExchange(names.tasksExchange);
-  await ch.deleteExchange(names.eventsExchange);
+  for (
+    const exchange of [
+      names.tasksExchange,
+      names.delayedExchange,
+      names.deadExchange,
+      names.eventsExchange,
+    ]
+  ) await ch.deleteExchange(exchange);
 }

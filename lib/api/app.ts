@@ -7,6 +7,7 @@
 
 import { Hono } from "hono";
 import { bearerAuth } from "./auth.ts";
+import { deadRoutes } from "./dead.ts";
 import type { ApiDeps } from "./deps.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
@@ -25,6 +26,7 @@ export function createApi(deps: ApiDeps): Hono {
   const app = base(deps.apiToken);
   healthRoutes(app, deps);
   handlerRoutes(app, deps);
+  deadRoutes(app, deps);
   taskRoutes(app, deps);
   return app;
 }

@@ -6,6 +6,7 @@
  */
 
 import type { HandlerInfo } from "../handler.ts";
+import type { DeadLetter } from "../deadletter.ts";
 import type { NewTask } from "../enqueue.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
@@ -16,6 +17,8 @@ import type { Feed } from "./feed.ts";
 export interface QueueCounts {
   messages: number;
   consumers: number;
+  /** Tasks in the handler's dead-letter queue. */
+  dead: number;
 }
 
 /** The api's view of the rest of Warren. */
@@ -31,9 +34,12 @@ export interface ApiDeps {
   apiToken: string | undefined;
   /**
    * Puts a task on its queue and resolves once the broker confirmed it; rejects with an
-   * {@linkcode UnavailableError} when that cannot be promised.
+   * {@linkcode UnavailableError} when that cannot be promised, or a {@linkcode BusyError} when
+   * too many tasks await their confirm already.
    */
-  enqueue(task: NewTask): Promise<void>;
+  enqueue(task: NewTask, options: { delaySeconds: number }): Promise<void>;
+  /** A handler's dead-letter queue; each call rejects with UnavailableError while the broker is away. */
+  dead: DeadLetters;
   /** Counts of a handler's queue; undefined while the broker is away. */
   inspect(handler: string): Promise<QueueCounts | undefined>;
   /** Why this process is not ready; empty when it is. */
@@ -52,4 +58,19 @@ export class UnavailableError extends Error {
   constructor(message: string, readonly sent = false) {
     super(message);
   }
+}
+
+/** Too many tasks await the broker's confirm: the client should slow down (429). */
+export class BusyError extends Error {
+  override name = "BusyError";
+}
+
+/** The operations on a handler's dead-letter queue. */
+export interface DeadLetters {
+  /** The first `limit` letters, and how many the queue holds. */
+  list(handler: string, limit: number): Promise<{ total: number; letters: DeadLetter[] }>;
+  /** Replays one letter (by task id) or all; resolves with the ids replayed. */
+  replay(handler: string, id?: string): Promise<string[]>;
+  /** Drops every letter; resolves with how many. */
+  purge(handler: string): Promise<number>;
 }

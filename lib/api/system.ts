@@ -50,12 +50,14 @@ export function handlerRoutes(app: Hono, deps: ApiDeps): void {
         queue: {
           messages: counts?.messages ?? null,
           consumers: counts?.consumers ?? null,
+          dead: counts?.dead ?? null,
         },
         workers: mine
           ? {
             running: mine.workers,
             consuming: mine.consuming,
             restarts: mine.restarts,
+            crash_looping: mine.crashLooping,
             last_error: mine.lastError ?? null,
           }
           : null,

@@ -13,8 +13,12 @@ import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import type { TaskChange, TaskRecord } from "../store/store.ts";
 import { errorMessage, logger } from "../log.ts";
-import { type ApiDeps, UnavailableError } from "./deps.ts";
+import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
 import { problem, unavailable } from "./problem.ts";
+import { parseDuration } from "../duration.ts";
+
+/** The longest delay a POST may ask for. */
+export const MAX_DELAY_SECONDS = 30 * 86_400;
 
 const KEEPALIVE_MS = 15_000;
 
@@ -43,6 +47,8 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       const name = c.req.param("handler");
       const handler = handlers.get(name);
       if (!handler) return unknownHandler(name, [...handlers.keys()]);
+      const delay = parseDelay(c.req.query("delay"));
+      if (typeof delay === "string") return badQuery(delay);
 
       const text = await c.req.text();
       let payload: unknown;
@@ -68,9 +74,18 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       }
 
       const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
+      const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
       try {
-        await deps.enqueue(task);
+        await deps.enqueue(task, { delaySeconds: delay });
       } catch (error) {
+        if (error instanceof BusyError) {
+          return problem({
+            slug: "too-many-requests",
+            title: "Too many tasks in flight",
+            status: 429,
+            detail: `${error.message}; nothing was enqueued, try again shortly`,
+          }, { "retry-after": "1" });
+        }
         const sent = !(error instanceof UnavailableError) || error.sent;
         const reason = errorMessage(error);
         log.warn("refused a task for {handler}: {reason}", { handler: name, reason });
@@ -89,6 +104,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
           attempt: 0,
           at: task.createdAt,
           payload,
+          runAt,
         }]);
       } catch (error) {
         // The task is safe in the broker; its worker's events will create the record.
@@ -104,6 +120,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
         handler: name,
         state: "queued",
         created_at: new Date(task.createdAt).toISOString(),
+        run_at: runAt === undefined ? null : new Date(runAt).toISOString(),
         links,
       }, 202);
     },
@@ -198,6 +215,7 @@ export function taskJson(task: TaskRecord) {
     handler: task.handler,
     state: task.state,
     attempts: task.attempts,
+    replays: task.replays,
     payload: task.payload,
     result: task.result,
     error: task.error,
@@ -205,6 +223,14 @@ export function taskJson(task: TaskRecord) {
     created_at: time(task.createdAt),
     started_at: time(task.startedAt),
     finished_at: time(task.finishedAt),
+    run_at: time(task.runAt),
+    history: task.history.map((step) => ({
+      state: step.state,
+      attempt: step.attempt,
+      replay: step.replay ?? 0,
+      at: new Date(step.at).toISOString(),
+      error: step.error ?? null,
+    })),
     links: taskLinks(task.id),
   };
 }
@@ -213,7 +239,8 @@ function taskLinks(id: string) {
   return { self: `/tasks/${id}`, events: `/tasks/${id}/events` };
 }
 
-function unknownHandler(name: string, known: string[]): Response {
+/** A 404 naming the handlers there are. */
+export function unknownHandler(name: string, known: string[]): Response {
   return problem({
     slug: "unknown-handler",
     title: "Unknown handler",
@@ -231,6 +258,21 @@ function unknownTask(id: string): Response {
   });
 }
 
-function badQuery(detail: string): Response {
+/**
+ * Reads `?delay=`: seconds (`90`) or a duration (`90s`, `1h30m`), rounded up to whole seconds
+ * (a task never runs early). Returns 0 when absent, or what is wrong as a string.
+ */
+function parseDelay(text: string | undefined): number | string {
+  if (text === undefined || text === "") return 0;
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+  if (ms === undefined || ms > MAX_DELAY_SECONDS * 1000) {
+    return `delay must be seconds (90) or a duration (90s, 2h, 7d) of at most 30 days ` +
+      `(got "${text}")`;
+  }
+  return Math.ceil(ms / 1000);
+}
+
+/** A 400 for a query parameter that cannot be used. */
+export function badQuery(detail: string): Response {
   return problem({ slug: "bad-query", title: "Bad query parameter", status: 400, detail });
 }

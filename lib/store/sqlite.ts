@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS tasks (
   progress TEXT,
   created_at INTEGER,
   started_at INTEGER,
-  finished_at INTEGER
+  finished_at INTEGER,
+  replays INTEGER NOT NULL DEFAULT 0,
+  run_at INTEGER,
+  history TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
@@ -67,7 +70,17 @@ interface Row {
   created_at: number | null;
   started_at: number | null;
   finished_at: number | null;
+  replays: number;
+  run_at: number | null;
+  history: string | null;
 }
+
+/** Columns added since the first release, for files created before them. */
+const ADDED_COLUMNS = {
+  replays: "INTEGER NOT NULL DEFAULT 0",
+  run_at: "INTEGER",
+  history: "TEXT",
+};
 
 /**
  * Opens (and creates when missing) the SQLite store at `path`; `":memory:"` gives a throwaway one.
@@ -83,18 +96,25 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   db.exec(SCHEMA);
+  const columns = new Set(
+    (db.prepare("PRAGMA table_info(tasks)").all() as { name: string }[]).map((c) => c.name),
+  );
+  for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
+    if (!columns.has(name)) db.exec(`ALTER TABLE tasks ADD COLUMN ${name} ${type}`);
+  }
 
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
-                       created_at, started_at, finished_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       created_at, started_at, finished_at, replays, run_at, history)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
-                     created_at = ?, started_at = ?, finished_at = ?
+                     created_at = ?, started_at = ?, finished_at = ?, replays = ?,
+                     run_at = ?, history = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
 
@@ -212,6 +232,9 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     task.createdAt,
     task.startedAt,
     task.finishedAt,
+    task.replays,
+    task.runAt,
+    JSON.stringify(task.history),
   ];
 }
 
@@ -228,5 +251,8 @@ function fromRow(row: Row): TaskRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    replays: row.replays,
+    runAt: row.run_at,
+    history: row.history === null ? [] : JSON.parse(row.history),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * A task's record in the store, and the rule that folds lifecycle events into it: state only
- * moves forward, whatever order events arrive in.
+ * moves forward, whatever order events arrive in, and a replay starts a new run of a dead task.
  *
  * @module
  */
@@ -13,13 +13,27 @@ import {
   type TaskState,
 } from "../events.ts";
 
+/** One step in a task's history: a state it reached, in which attempt and replay. */
+export interface HistoryEntry {
+  state: TaskState;
+  attempt: number;
+  /** Replays of the task before this step; absent for 0. */
+  replay?: number;
+  /** When it happened, ms since the epoch. */
+  at: number;
+  /** For `retrying` and `dead`: why the attempt failed. */
+  error?: string;
+}
+
 /** What the store knows of one task. Times are ms since the epoch, `null` until known. */
 export interface TaskRecord {
   id: string;
   handler: string;
   state: TaskState;
-  /** Attempts started so far. */
+  /** Attempts started so far in the current run (a replay starts from 0 again). */
   attempts: number;
+  /** Times the task was replayed from its dead letters. */
+  replays: number;
   payload: unknown;
   result: unknown;
   error: TaskError | null;
@@ -27,6 +41,10 @@ export interface TaskRecord {
   createdAt: number | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /** When a waiting task (delayed, or retrying after a failure) may start next. */
+  runAt: number | null;
+  /** The states the task reached, oldest first (at most {@linkcode HISTORY_MAX}). */
+  history: HistoryEntry[];
 }
 
 /** The outcome of folding one event into a record. */
@@ -36,16 +54,49 @@ export interface Merge {
   visible: EventType | undefined;
 }
 
-const RANK: Record<TaskState, number> = { queued: 0, running: 1, succeeded: 2, dead: 2 };
+/** Steps of history kept per task; the oldest go first. */
+export const HISTORY_MAX = 50;
 
-/** Orders a (state, attempt) pair: later attempts win, and within one, later states. */
-function position(state: TaskState, attempt: number): number {
-  return attempt * 10 + RANK[state];
+const RANK: Record<TaskState, number> = {
+  queued: 0,
+  running: 1,
+  retrying: 2,
+  succeeded: 3,
+  dead: 3,
+};
+
+/** Orders two (replay, attempt, state) positions: negative when `a` comes first. */
+function compare(
+  a: { replay: number; attempt: number; state: TaskState },
+  b: { replay: number; attempt: number; state: TaskState },
+): number {
+  return a.replay - b.replay || a.attempt - b.attempt || RANK[a.state] - RANK[b.state];
+}
+
+/** A record with nothing known yet. */
+function blank(event: TaskEvent): TaskRecord {
+  return {
+    id: event.id,
+    handler: event.handler,
+    state: "queued",
+    attempts: 0,
+    replays: 0,
+    payload: null,
+    result: null,
+    error: null,
+    progress: null,
+    createdAt: null,
+    startedAt: null,
+    finishedAt: null,
+    runAt: null,
+    history: [],
+  };
 }
 
 /**
  * Folds an event into a record (or starts one); returns `undefined` when the event changes
- * nothing. Terminal states are final; late or duplicate events only fill in missing facts.
+ * nothing. Within one run terminal states are final, and late or duplicate events only fill in
+ * missing facts; an event of a later replay starts the next run.
  *
  * @example
  * ```ts
@@ -54,21 +105,10 @@ function position(state: TaskState, attempt: number): number {
  * ```
  */
 export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): Merge | undefined {
-  const record: TaskRecord = current ? { ...current } : {
-    id: event.id,
-    handler: event.handler,
-    state: "queued",
-    attempts: 0,
-    payload: null,
-    result: null,
-    error: null,
-    progress: null,
-    createdAt: null,
-    startedAt: null,
-    finishedAt: null,
-  };
+  const record: TaskRecord = current ? { ...current } : blank(event);
   let changed = current === undefined;
   let visible: EventType | undefined;
+  const replay = event.replay ?? 0;
 
   if (event.payload !== undefined && (record.payload === null || record.payload === undefined)) {
     record.payload = event.payload;
@@ -81,24 +121,72 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   }
 
   if (event.type === "progress") {
-    if (record.state === "running" && event.attempt === record.attempts) {
+    if (
+      record.state === "running" && event.attempt === record.attempts && replay === record.replays
+    ) {
       record.progress = event.progress ?? null;
       changed = true;
       visible = "progress";
     }
-  } else if (
-    (current === undefined || !isTerminal(record.state)) &&
-    (current === undefined ||
-      position(event.type, event.attempt) > position(record.state, record.attempts))
-  ) {
-    record.state = event.type;
+    return changed ? { record, visible } : undefined;
+  }
+
+  const state = event.type;
+  if (replay > record.replays) {
+    // A replay: the dead task runs again from its first attempt.
+    Object.assign(record, {
+      replays: replay,
+      state: "queued",
+      attempts: 0,
+      result: null,
+      error: null,
+      progress: null,
+      startedAt: null,
+      finishedAt: null,
+      runAt: null,
+    });
+    changed = true;
+    visible = "queued";
+  }
+  const position = { replay, attempt: event.attempt, state };
+  const now = { replay: record.replays, attempt: record.attempts, state: record.state };
+  const order = compare(position, now);
+  const moves = current === undefined ||
+    (replay === record.replays && !isTerminal(record.state) && order > 0);
+  // History takes every step once: the one that moves the task, and earlier ones arriving late.
+  if ((moves || order < 0) && addHistory(record, { ...position, at: event.at, event })) {
+    changed = true;
+  }
+  if (moves) {
+    record.state = state;
     record.attempts = Math.max(record.attempts, event.attempt);
-    if (event.type === "running") record.startedAt ??= event.at;
-    if (isTerminal(event.type)) record.finishedAt = event.at;
-    if (event.type === "succeeded") record.result = event.result ?? null;
+    record.runAt = state === "queued" || state === "retrying" ? event.runAt ?? null : null;
+    if (state === "running") record.startedAt ??= event.at;
+    if (isTerminal(state)) record.finishedAt = event.at;
+    if (state === "succeeded") {
+      record.result = event.result ?? null;
+      record.error = null;
+    }
     if (event.error) record.error = event.error;
     changed = true;
-    visible = event.type;
+    visible = state;
   }
   return changed ? { record, visible } : undefined;
+}
+
+/** Adds a step to the history unless it is there already; says whether it added one. */
+function addHistory(
+  record: TaskRecord,
+  step: { state: TaskState; attempt: number; replay: number; at: number; event: TaskEvent },
+): boolean {
+  const seen = record.history.some((h) =>
+    h.state === step.state && h.attempt === step.attempt && (h.replay ?? 0) === step.replay
+  );
+  if (seen) return false;
+  const entry: HistoryEntry = { state: step.state, attempt: step.attempt, at: step.at };
+  if (step.replay > 0) entry.replay = step.replay;
+  if (step.event.error) entry.error = step.event.error.message;
+  const history = [...record.history, entry].sort((a, b) => a.at - b.at);
+  record.history = history.slice(-HISTORY_MAX);
+  return true;
 }

@@ -1,7 +1,9 @@
 /**
  * The Web Worker module that runs one handler: it opens its own AMQP connection, consumes the
  * handler's queue with the configured prefetch, runs each task, reports lifecycle events, and
- * acks a delivery only after its outcome was confirmed by the broker.
+ * acks a delivery only after its outcome (success, a scheduled retry, or a dead letter) was
+ * confirmed by the broker. A redelivered message first asks the supervisor's ledger what became
+ * of the delivery before it (see `ledger.ts`).
  *
  * @module
  */
@@ -10,37 +12,65 @@ import { newTaskId } from "../id.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
 import { declareAll, topology } from "../amqp/topology.ts";
-import { ATTEMPT_HEADER, CREATED_AT_HEADER, publishTask } from "../enqueue.ts";
+import {
+  ATTEMPT_HEADER,
+  CREATED_AT_HEADER,
+  publishTask,
+  REPLAY_HEADER,
+  sendTask,
+} from "../enqueue.ts";
+import { publishDeadLetter } from "../deadletter.ts";
 import { publishEvents, type TaskError, type TaskEvent } from "../events.ts";
 import { HANDLER_NAME } from "../discover.ts";
-import type { Context, Handler } from "../handler.ts";
+import { type Context, type Handler, isPermanent } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
+import { retryDelayMs } from "../retry.ts";
 import { type Acks, createAcks } from "./acks.ts";
-import { createOutbox, type Outbox } from "./outbox.ts";
+import { runKey, type Verdict } from "./ledger.ts";
+import { createOutbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
 const decoder = new TextDecoder();
 
-/** How long a worker waits for the broker to confirm an event before giving the delivery back. */
-const EVENT_CONFIRM_MS = 10_000;
+/** How long a worker waits for the broker to confirm a publish before trying again. */
+const CONFIRM_MS = 10_000;
+/**
+ * Deliveries of one attempt that may end without an outcome and without this process knowing
+ * why (the whole process died each time, e.g. out of memory) before the task is declared dead.
+ */
+export const MAX_DELIVERIES = 10;
 
 // A Worker's global scope; typed by hand because this project type-checks with the window lib.
 const port = self as unknown as {
   postMessage(message: FromWorker): void;
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
 };
 
 interface Session {
   pub: ConfirmChannel;
   sub: Channel;
-  /** Lifecycle events go out through it, batched, on `pub`. */
-  outbox: Outbox;
   /** Acks of the deliveries of `sub`. */
   acks: Acks;
   consumerTag?: string;
 }
 
+/** What a delivery says about its task. */
+interface Task {
+  id: string;
+  key: string;
+  attempt: number;
+  replay: number;
+  createdAt: number | undefined;
+  delivery: ConsumeMessage;
+  /** The session whose channel delivered it: the only one its ack may go to. */
+  session: Session;
+  log: Logger;
+}
+
 let worker: Running | undefined;
+const verdicts = new Map<number, (verdict: Verdict) => void>();
+let refs = 0;
 
 // Set before any await, or early messages are lost.
 port.onmessage = (event) => {
@@ -51,16 +81,43 @@ port.onmessage = (event) => {
     );
   } else if (message.type === "stop") {
     (worker ? worker.stop() : Promise.resolve()).then(() => port.postMessage({ type: "stopped" }));
+  } else if (message.type === "verdict") {
+    verdicts.get(message.ref)?.(message.verdict);
+    verdicts.delete(message.ref);
   }
+};
+
+// A handler that ends its worker (Deno.exit, close()) must not end it silently: the supervisor
+// counts it as a crash of the tasks it was running.
+const exit = Deno.exit;
+Object.assign(Deno, {
+  exit(code?: number): never {
+    port.postMessage({ type: "exit", reason: `the handler called Deno.exit(${code ?? ""})` });
+    return exit(code);
+  },
+});
+const close = port.close.bind(port);
+port.close = () => {
+  port.postMessage({ type: "exit", reason: "the handler called close()" });
+  close();
 };
 
 interface Running {
   stop(): Promise<void>;
 }
 
+function claim(key: string): Promise<Verdict> {
+  const ref = ++refs;
+  return new Promise((resolve) => {
+    verdicts.set(ref, resolve);
+    port.postMessage({ type: "claim", key, ref });
+  });
+}
+
 async function start(message: StartMessage): Promise<void> {
   setupLogging(message.log);
   const info = message.handler;
+  const config = info.config;
   const log = logger("worker", `${info.name}#${message.index}`);
   let handler: Handler;
   try {
@@ -77,6 +134,7 @@ async function start(message: StartMessage): Promise<void> {
   const queue = names.taskQueue(info.name);
   const inflight = new Set<Promise<void>>();
   let stopping = false;
+  let closed = false;
 
   const link: BrokerLink<Session> = openLink({
     url: message.amqpUrl,
@@ -86,9 +144,8 @@ async function start(message: StartMessage): Promise<void> {
       const pub = bindChannel(model, await model.createConfirmChannel(), log);
       const sub = bindChannel(model, await model.createChannel(), log);
       await declareAll(sub, names, [info.name]);
-      await sub.prefetch(info.config.prefetch);
-      const outbox = createOutbox((events) => publishEvents(pub, names, events, EVENT_CONFIRM_MS));
-      const session: Session = { pub, sub, outbox, acks: createAcks(sub) };
+      await sub.prefetch(config.prefetch);
+      const session: Session = { pub, sub, acks: createAcks(sub) };
       if (!stopping) {
         const reply = await sub.consume(queue, (delivery) => {
           if (!delivery) {
@@ -98,10 +155,13 @@ async function start(message: StartMessage): Promise<void> {
             return;
           }
           session.acks.track(delivery);
-          const run = runDelivery(session, delivery).finally(() => inflight.delete(run));
+          const run = receive(session, delivery).finally(() => inflight.delete(run));
           inflight.add(run);
         });
         session.consumerTag = reply.consumerTag;
+        // Verify, rather than assume, that the queue has its consumer again.
+        const { consumerCount } = await sub.checkQueue(queue);
+        if (consumerCount === 0) throw new Error(`queue ${queue} has no consumer after consume`);
       }
       return session;
     },
@@ -109,103 +169,226 @@ async function start(message: StartMessage): Promise<void> {
     onDown: () => port.postMessage({ type: "disconnected" }),
   });
 
-  async function runDelivery(session: Session, delivery: ConsumeMessage): Promise<void> {
+  const outbox = createOutbox(async (events) => {
+    const session = link.session();
+    if (!session) throw new Error("not connected to the broker");
+    await publishEvents(session.pub, names, events, CONFIRM_MS);
+  });
+
+  /**
+   * Runs `action` on the live session until it succeeds, across reconnects: an outcome, once
+   * reached, is recorded even if the connection that delivered the task is gone. Rejects only
+   * when the worker stops first (the broker then redelivers the task).
+   */
+  async function persist(what: string, l: Logger, action: (s: Session) => Promise<void>) {
+    for (let tries = 0;; tries++) {
+      const session = link.session();
+      if (session) {
+        try {
+          return await action(session);
+        } catch (error) {
+          if (tries === 0) {
+            l.warn("cannot {what} yet: {error}", { what, error: errorMessage(error) });
+          }
+        }
+      }
+      if (closed) throw new Error(`the worker stopped before it could ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** tries)));
+    }
+  }
+
+  /** Sends an event; resolves when confirmed or failed (a lost report is only logged). */
+  function report(event: TaskEvent, l: Logger): Promise<void> {
+    return outbox.add(event).catch((error) =>
+      l.debug("could not report {type}: {error}", { type: event.type, error: errorMessage(error) })
+    );
+  }
+
+  async function receive(session: Session, delivery: ConsumeMessage): Promise<void> {
     const props = delivery.properties;
     const headers = props.headers ?? {};
     const id = typeof props.messageId === "string" && props.messageId
       ? props.messageId
       : newTaskId();
     const attempt = positiveInteger(headers[ATTEMPT_HEADER]) ?? 1;
+    const replay = positiveInteger(headers[REPLAY_HEADER]) ?? 0;
     // Warren's producers record the task ("queued", with its payload and creation time) before
     // they answer; for other producers the first event carries those facts.
-    const fromWarren = headers[CREATED_AT_HEADER] !== undefined;
-    const createdAt = fromWarren || typeof props.timestamp !== "number"
-      ? undefined
-      : props.timestamp * 1000;
-    const base = { id, handler: info.name, attempt, createdAt };
-    const taskLog = log.with({ taskId: id, attempt });
+    const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER]);
+    const fromWarren = createdAtHeader !== undefined;
+    const createdAt = createdAtHeader ??
+      (typeof props.timestamp === "number" ? props.timestamp * 1000 : undefined);
+    const key = runKey(id, replay, attempt);
+    const task: Task = {
+      id,
+      key,
+      attempt,
+      replay,
+      createdAt,
+      delivery,
+      session,
+      log: log.with({ taskId: id, attempt }),
+    };
 
-    let outcome: Pick<TaskEvent, "type" | "result" | "error">;
+    try {
+      if (delivery.fields.redelivered) {
+        const verdict = await claim(key);
+        if (verdict.kind === "settled") return done(task);
+        if (verdict.kind === "crashed") {
+          return await fail(task, { name: "WorkerCrash", message: verdict.reason }, false);
+        }
+        const deliveries = positiveInteger(headers["x-delivery-count"]) ?? 0;
+        if (deliveries >= MAX_DELIVERIES) {
+          return await fail(task, {
+            name: "PoisonMessage",
+            message: `delivered ${deliveries + 1} times without an outcome: the process running ` +
+              "it died each time (out of memory, or killed)",
+          }, true);
+        }
+      }
+      port.postMessage({ type: "begin", key, timeoutMs: config.timeoutMs });
+      await run(task, fromWarren);
+    } catch (error) {
+      // Only a stop gets here (see persist): the broker redelivers the task.
+      task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });
+    }
+  }
+
+  async function run(task: Task, fromWarren: boolean): Promise<void> {
+    const { id, attempt } = task;
+    const base = {
+      id,
+      handler: info.name,
+      attempt,
+      replay: task.replay || undefined,
+      createdAt: fromWarren ? undefined : task.createdAt,
+    };
     let payload: unknown;
     try {
-      const text = decoder.decode(delivery.content);
+      const text = decoder.decode(task.delivery.content);
       payload = text.trim() === "" ? {} : JSON.parse(text);
     } catch (error) {
-      outcome = { type: "dead", error: { message: `payload is not JSON: ${errorMessage(error)}` } };
-      return finish(session, delivery, { ...base, ...outcome, at: Date.now() }, taskLog);
+      port.postMessage({ type: "returned", key: task.key });
+      return fail(task, {
+        name: "SyntaxError",
+        message: `payload is not JSON: ${errorMessage(error)}`,
+      }, true);
     }
 
+    // The time limit runs from "begin", as the supervisor's hard deadline does.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error(`timed out after ${config.timeoutMs} ms`)),
+      config.timeoutMs,
+    );
     // Wait for the broker to have the "running" event: a handler that never yields would
     // otherwise hold it in this thread's socket buffer until it returns.
-    await report(session, {
+    await report({
       ...base,
       type: "running",
       at: Date.now(),
       payload: fromWarren ? undefined : payload,
-    }, taskLog);
+    }, task.log);
 
-    const controller = new AbortController();
     const ctx: Context = {
       id,
       handler: info.name,
       attempt,
       signal: controller.signal,
-      log: taskLog,
+      log: task.log,
       progress: (value) =>
-        report(
-          session,
-          { ...base, type: "progress", at: Date.now(), progress: json(value) },
-          taskLog,
-        ),
-      enqueue: (handlerName, taskPayload = {}) => enqueue(session, handlerName, json(taskPayload)),
+        report({ ...base, type: "progress", at: Date.now(), progress: json(value) }, task.log),
+      enqueue: (handlerName, taskPayload = {}) => enqueue(handlerName, json(taskPayload)),
     };
-    const timer = setTimeout(
-      () => controller.abort(new Error(`timed out after ${info.config.timeoutMs} ms`)),
-      info.config.timeoutMs,
-    );
+    const call = Promise.resolve().then(() => handler(payload, ctx));
+    call.catch(() => {}).finally(() => port.postMessage({ type: "returned", key: task.key }));
+    let result: unknown;
     try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => handler(payload, ctx)),
-        aborted(controller.signal),
-      ]);
-      outcome = { type: "succeeded", result: json(result ?? null) };
+      result = json(await Promise.race([call, aborted(controller.signal)]) ?? null);
     } catch (error) {
-      outcome = { type: "dead", error: describeError(error) };
-      taskLog.warn("failed: {error}", { error: outcome.error?.message });
-    } finally {
       clearTimeout(timer);
-    }
-    await finish(session, delivery, { ...base, ...outcome, at: Date.now() }, taskLog);
-  }
-
-  /** Records the outcome, then acks; if the broker did not confirm, gives the delivery back. */
-  async function finish(session: Session, delivery: ConsumeMessage, event: TaskEvent, l: Logger) {
-    try {
-      await session.outbox.add(event);
-    } catch (error) {
-      l.warn("could not record the outcome ({error}); the task will be delivered again", {
+      task.log.warn("attempt {attempt} failed: {error}", {
+        attempt,
         error: errorMessage(error),
       });
-      session.acks.requeue(delivery);
-      return;
+      return fail(task, describeError(error), isPermanent(error));
     }
-    session.acks.ack(delivery);
+    clearTimeout(timer);
+    await persist("record the result", task.log, async () => {
+      await outbox.add({ ...base, type: "succeeded", at: Date.now(), result });
+    });
+    done(task);
   }
 
-  /** Sends an event; resolves when confirmed or failed (a lost report is only logged). */
-  function report(session: Session, event: TaskEvent, l: Logger): Promise<void> {
-    return session.outbox.add(event).catch((error) =>
-      l.debug("could not report {type}: {error}", { type: event.type, error: errorMessage(error) })
-    );
+  /**
+   * A failed attempt: schedules the next one through the delay cascade, or (when none is left,
+   * or the error is permanent) moves the task to its dead-letter queue; then records that.
+   */
+  async function fail(task: Task, error: TaskError, permanent: boolean): Promise<void> {
+    const { attempt } = task;
+    const base = { id: task.id, handler: info.name, attempt, replay: task.replay || undefined };
+    const message = {
+      id: task.id,
+      handler: info.name,
+      body: task.delivery.content,
+      createdAt: task.createdAt,
+    };
+    if (!permanent && attempt <= config.retries) {
+      const delaySeconds = Math.ceil(retryDelayMs(attempt, config.backoff) / 1000);
+      await persist(
+        "schedule the retry",
+        task.log,
+        (s) =>
+          sendTask(s.pub, names, message, CONFIRM_MS, {
+            delaySeconds,
+            attempt: attempt + 1,
+            replay: task.replay,
+          }),
+      );
+      await persist("record the retry", task.log, () =>
+        outbox.add({
+          ...base,
+          type: "retrying",
+          at: Date.now(),
+          error,
+          runAt: Date.now() + delaySeconds * 1000,
+        }));
+    } else {
+      task.log.error("dead after {attempts} attempt(s): {error}", {
+        attempts: attempt,
+        error: error.message,
+      });
+      await persist("dead-letter the task", task.log, (s) =>
+        publishDeadLetter(s.pub, names, {
+          ...message,
+          error,
+          attempts: attempt,
+          replay: task.replay,
+        }, CONFIRM_MS));
+      await persist(
+        "record the death",
+        task.log,
+        () => outbox.add({ ...base, type: "dead", at: Date.now(), error }),
+      );
+    }
+    done(task);
   }
 
-  async function enqueue(session: Session, handlerName: string, payload: unknown) {
+  /** Acks the delivery (dropped if its channel died) and tells the ledger the attempt is settled. */
+  function done(task: Task): void {
+    task.session.acks.ack(task.delivery);
+    port.postMessage({ type: "settled", key: task.key });
+  }
+
+  async function enqueue(handlerName: string, payload: unknown) {
     if (!HANDLER_NAME.test(handlerName) || !message.handlers.includes(handlerName)) {
       throw new Error(`ctx.enqueue: unknown handler "${handlerName}"`);
     }
+    const session = link.session();
+    if (!session) throw new Error("ctx.enqueue: not connected to the broker; try again");
     const task = { id: newTaskId(), handler: handlerName, payload, createdAt: Date.now() };
-    await publishTask(session.pub, names, task, EVENT_CONFIRM_MS);
-    report(session, {
+    await publishTask(session.pub, names, task, CONFIRM_MS);
+    report({
       type: "queued",
       id: task.id,
       handler: handlerName,
@@ -223,6 +406,7 @@ async function start(message: StartMessage): Promise<void> {
       if (session?.consumerTag) await session.sub.cancel(session.consumerTag).catch(() => {});
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
       link.session()?.acks.flush();
+      closed = true;
       await link.close();
     },
   };

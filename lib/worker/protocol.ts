@@ -6,6 +6,7 @@
 
 import type { HandlerInfo } from "../handler.ts";
 import type { LogOptions } from "../log.ts";
+import type { Verdict } from "./ledger.ts";
 
 /** Sent once to a new worker: what to run and where the broker is. */
 export interface StartMessage {
@@ -25,10 +26,17 @@ export interface StopMessage {
   type: "stop";
 }
 
-/** Main thread to worker. */
-export type ToWorker = StartMessage | StopMessage;
+/** The answer to a worker's `claim`. */
+export interface VerdictMessage {
+  type: "verdict";
+  ref: number;
+  verdict: Verdict;
+}
 
-/** Worker to main thread. */
+/** Main thread to worker. */
+export type ToWorker = StartMessage | StopMessage | VerdictMessage;
+
+/** Worker to main thread. Keys name one attempt: see `runKey` in `ledger.ts`. */
 export type FromWorker =
   /** The worker's consumer is up (again, after a reconnect). */
   | { type: "consuming" }
@@ -37,4 +45,14 @@ export type FromWorker =
   /** The worker cannot run its handler (the module failed to load); it will not recover. */
   | { type: "fatal"; error: string }
   /** The worker finished a stop: nothing in flight, connection closed. */
-  | { type: "stopped" };
+  | { type: "stopped" }
+  /** The handler called `Deno.exit` or `close()`: the worker is about to end. */
+  | { type: "exit"; reason: string }
+  /** An attempt starts; past `timeoutMs` plus a grace, the worker is terminated. */
+  | { type: "begin"; key: string; timeoutMs: number }
+  /** The handler's call for an attempt returned or threw (it may have outlived its timeout). */
+  | { type: "returned"; key: string }
+  /** The attempt's outcome is recorded (succeeded, retry scheduled, or dead). */
+  | { type: "settled"; key: string }
+  /** A redelivered copy asks what became of the attempt; answered with a `verdict`. */
+  | { type: "claim"; key: string; ref: number };

@@ -1,12 +1,14 @@
 /**
- * The supervisor: starts each handler's Web Workers, restarts a worker that dies (with backoff),
- * tells the api which handlers are consuming, and stops them all gracefully.
+ * The supervisor: starts each handler's Web Workers, keeps the ledger of their runs, terminates a
+ * worker whose handler overran its timeout, restarts a worker that dies (with backoff), tells the
+ * api which handlers are consuming or keep dying, and stops them all gracefully.
  *
  * @module
  */
 
 import type { HandlerInfo } from "../handler.ts";
 import { logger, type LogOptions } from "../log.ts";
+import { createLedger } from "./ledger.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 /** How one handler's workers are doing. */
@@ -18,6 +20,8 @@ export interface WorkerStatus {
   consuming: number;
   /** Workers replaced after they died, since start. */
   restarts: number;
+  /** Whether its workers keep dying: {@linkcode CRASH_LOOP_DEATHS} or more in the last minute. */
+  crashLooping: boolean;
   /** Why the last worker died or could not start. */
   lastError: string | undefined;
 }
@@ -41,15 +45,25 @@ interface Slot {
   handler: HandlerInfo;
   index: number;
   worker: Worker | undefined;
+  /** Names the current worker in the ledger (a new number for every worker started). */
+  owner: number;
   consuming: boolean;
   failures: number;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
+  stableTimer: ReturnType<typeof setTimeout> | undefined;
   stopped: (() => void) | undefined;
 }
+
+/** How long a handler may go on after its timeout (and `ctx.signal`) before its worker is ended. */
+export const KILL_GRACE_MS = 2_000;
+/** Deaths within a minute that make a handler "crash looping" in /readyz and /handlers. */
+export const CRASH_LOOP_DEATHS = 3;
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
+/** A worker consuming this long without dying resets its restart backoff. */
+const STABLE_MS = 30_000;
 
 /**
  * Starts `config.workers` Web Workers for every handler.
@@ -63,16 +77,23 @@ const RESTART_MAX_MS = 30_000;
  */
 export function startSupervisor(options: SupervisorOptions): Supervisor {
   const log = logger("supervisor");
+  const ledger = createLedger();
   const restarts = new Map<string, number>();
+  const deaths = new Map<string, number[]>();
   const lastErrors = new Map<string, string>();
+  /** Hard deadlines of running attempts, by key. */
+  const deadlines = new Map<string, ReturnType<typeof setTimeout>>();
+  let owners = 0;
   const slots: Slot[] = options.handlers.flatMap((handler) =>
     Array.from({ length: handler.config.workers }, (_, index) => ({
       handler,
       index,
       worker: undefined,
+      owner: 0,
       consuming: false,
       failures: 0,
       restartTimer: undefined,
+      stableTimer: undefined,
       stopped: undefined,
     }))
   );
@@ -81,16 +102,53 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   const spawn = (slot: Slot) => {
     const name = `${slot.handler.name}#${slot.index}`;
     const worker = new Worker(ENTRY, { type: "module", name });
+    const owner = ++owners;
     slot.worker = worker;
+    slot.owner = owner;
+    const send = (message: ToWorker) => {
+      if (slot.owner === owner) worker.postMessage(message);
+    };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (slot.owner !== owner) return; // a message from a worker already replaced
       const message = event.data;
       switch (message.type) {
         case "consuming":
           slot.consuming = true;
-          slot.failures = 0;
+          clearTimeout(slot.stableTimer);
+          slot.stableTimer = setTimeout(() => slot.failures = 0, STABLE_MS);
           break;
         case "disconnected":
           slot.consuming = false;
+          break;
+        case "begin": {
+          ledger.begin(message.key, owner);
+          if (stopping) break; // the shutdown grace bounds it now
+          const limit = message.timeoutMs;
+          deadlines.set(
+            message.key,
+            setTimeout(() => {
+              deadlines.delete(message.key);
+              const reason = `timed out after ${limit} ms and did not stop within ` +
+                `${KILL_GRACE_MS} ms of ctx.signal aborting; its worker was terminated`;
+              replace(slot, reason, message.key);
+            }, limit + KILL_GRACE_MS),
+          );
+          break;
+        }
+        case "returned":
+          clearTimeout(deadlines.get(message.key));
+          deadlines.delete(message.key);
+          break;
+        case "settled":
+          ledger.settle(message.key);
+          break;
+        case "claim":
+          ledger.claim(message.key).then((verdict) =>
+            send({ type: "verdict", ref: message.ref, verdict })
+          );
+          break;
+        case "exit":
+          replace(slot, message.reason);
           break;
         case "fatal":
           replace(slot, message.error);
@@ -102,9 +160,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // an uncaught error in a handler must not take down the process
-      replace(slot, event.message);
+      if (slot.owner === owner) replace(slot, event.message);
     };
-    const start: ToWorker = {
+    send({
       type: "start",
       handler: slot.handler,
       handlers: options.handlers.map((h) => h.name),
@@ -112,17 +170,38 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       prefix: options.prefix,
       index: slot.index,
       log: options.log,
-    };
-    worker.postMessage(start);
+    });
   };
 
-  const replace = (slot: Slot, reason: string) => {
+  /**
+   * Ends a slot's worker and starts another after a backoff. `culprit` names the attempt that
+   * overran its timeout: only it counts as failed, the others of the worker run again.
+   */
+  const replace = (slot: Slot, reason: string, culprit?: string) => {
     slot.worker?.terminate();
     slot.worker = undefined;
     slot.consuming = false;
+    clearTimeout(slot.stableTimer);
+    const owner = slot.owner;
+    slot.owner = 0;
+    for (const key of ledger.running(owner)) {
+      clearTimeout(deadlines.get(key));
+      deadlines.delete(key);
+    }
+    ledger.died(
+      owner,
+      (key) =>
+        culprit === undefined
+          ? `its worker died while running it: ${reason}`
+          : key === culprit
+          ? reason
+          : undefined,
+    );
     const name = slot.handler.name;
     lastErrors.set(name, reason);
     if (stopping) return slot.stopped?.();
+    const now = Date.now();
+    deaths.set(name, [...(deaths.get(name) ?? []).filter((at) => at > now - 60_000), now]);
     const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** slot.failures++);
     log.error("worker {worker} died ({reason}); restarting in {delay} ms", {
       worker: `${name}#${slot.index}`,
@@ -142,19 +221,24 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     status: () =>
       options.handlers.map((handler) => {
         const mine = slots.filter((slot) => slot.handler === handler);
+        const recent = (deaths.get(handler.name) ?? []).filter((at) => at > Date.now() - 60_000);
         return {
           handler: handler.name,
           workers: mine.length,
           consuming: mine.filter((slot) => slot.consuming).length,
           restarts: restarts.get(handler.name) ?? 0,
+          crashLooping: recent.length >= CRASH_LOOP_DEATHS,
           lastError: lastErrors.get(handler.name),
         };
       }),
 
     async stop(graceMs: number) {
       stopping = true;
+      for (const timer of deadlines.values()) clearTimeout(timer);
+      deadlines.clear();
       await Promise.all(slots.map(async (slot) => {
         clearTimeout(slot.restartTimer);
+        clearTimeout(slot.stableTimer);
         const worker = slot.worker;
         if (!worker) return;
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -166,6 +250,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         clearTimeout(timer);
         worker.terminate();
         slot.worker = undefined;
+        slot.owner = 0;
         slot.consuming = false;
       }));
     },

@@ -1,0 +1,197 @@
+/**
+ * Dead letters: the message a task becomes when its retries are exhausted (or it failed for
+ * good), kept in its handler's queue `<prefix>.dead.<handler>` with the payload as it came and
+ * the reason in headers, and the operations on that queue: list, replay, purge.
+ *
+ * | header | value |
+ * |---|---|
+ * | `x-warren-error` | the last error's message |
+ * | `x-warren-error-name` | its name, e.g. `TypeError` |
+ * | `x-warren-error-stack` | its stack (at most 4 KB) |
+ * | `x-warren-attempts` | attempts made |
+ * | `x-warren-failed-at` | when the last attempt failed, ms since the epoch |
+ * | `x-warren-created-at`, `x-warren-replay` | as on the task |
+ *
+ * @module
+ */
+
+import type { Channel, ConfirmChannel, GetMessage, Message } from "amqplib";
+import type { Topology } from "./amqp/topology.ts";
+import { publishConfirmed } from "./amqp/publish.ts";
+import { CREATED_AT_HEADER, REPLAY_HEADER, sendTask } from "./enqueue.ts";
+import type { TaskError } from "./events.ts";
+
+const ERROR_HEADER = "x-warren-error";
+const ERROR_NAME_HEADER = "x-warren-error-name";
+const ERROR_STACK_HEADER = "x-warren-error-stack";
+const ATTEMPTS_HEADER = "x-warren-attempts";
+const FAILED_AT_HEADER = "x-warren-failed-at";
+const STACK_MAX = 4096;
+
+/** A task in a dead-letter queue. */
+export interface DeadLetter {
+  id: string;
+  handler: string;
+  payload: unknown;
+  error: TaskError;
+  attempts: number;
+  /** Replays before this death. */
+  replay: number;
+  createdAt: number | null;
+  failedAt: number | null;
+}
+
+/** What the worker knows of a task when it dies. */
+export interface Death {
+  id: string;
+  handler: string;
+  /** The payload exactly as delivered. */
+  body: Uint8Array;
+  error: TaskError;
+  attempts: number;
+  replay: number;
+  createdAt: number | undefined;
+}
+
+/** Puts a task into its handler's dead-letter queue and waits for the broker's confirm. */
+export function publishDeadLetter(
+  ch: ConfirmChannel,
+  names: Topology,
+  death: Death,
+  timeoutMs: number,
+): Promise<void> {
+  const headers: Record<string, unknown> = {
+    [ERROR_HEADER]: death.error.message,
+    [ATTEMPTS_HEADER]: death.attempts,
+    [FAILED_AT_HEADER]: Date.now(),
+  };
+  if (death.error.name) headers[ERROR_NAME_HEADER] = death.error.name;
+  if (death.error.stack) headers[ERROR_STACK_HEADER] = death.error.stack.slice(0, STACK_MAX);
+  if (death.createdAt !== undefined) headers[CREATED_AT_HEADER] = death.createdAt;
+  if (death.replay > 0) headers[REPLAY_HEADER] = death.replay;
+  return publishConfirmed(ch, names.deadExchange, death.handler, death.body, {
+    messageId: death.id,
+    contentType: "application/json",
+    headers,
+  }, timeoutMs);
+}
+
+const decoder = new TextDecoder();
+
+/** Reads a dead-letter message back. */
+export function readDeadLetter(handler: string, message: Message): DeadLetter {
+  const headers = message.properties.headers ?? {};
+  const text = (name: string) => typeof headers[name] === "string" ? headers[name] : undefined;
+  const number = (name: string) => {
+    const value = Number(headers[name]);
+    return Number.isFinite(value) ? value : null;
+  };
+  let payload: unknown;
+  try {
+    payload = JSON.parse(decoder.decode(message.content));
+  } catch {
+    payload = decoder.decode(message.content);
+  }
+  return {
+    id: String(message.properties.messageId ?? ""),
+    handler,
+    payload,
+    error: {
+      message: text(ERROR_HEADER) ?? "unknown",
+      name: text(ERROR_NAME_HEADER),
+      stack: text(ERROR_STACK_HEADER),
+    },
+    attempts: number(ATTEMPTS_HEADER) ?? 0,
+    replay: number(REPLAY_HEADER) ?? 0,
+    createdAt: number(CREATED_AT_HEADER),
+    failedAt: number(FAILED_AT_HEADER),
+  };
+}
+
+/**
+ * Reads up to `limit` dead letters without taking them: each is fetched and then given back to
+ * the queue, so the list is the queue's head at that moment.
+ */
+export async function peekDeadLetters(
+  ch: Channel,
+  names: Topology,
+  handler: string,
+  limit: number,
+): Promise<{ total: number; letters: DeadLetter[] }> {
+  const queue = names.deadQueue(handler);
+  const { messageCount: total } = await ch.checkQueue(queue);
+  const taken: GetMessage[] = [];
+  try {
+    while (taken.length < Math.min(limit, total)) {
+      const message = await ch.get(queue, { noAck: false });
+      if (!message) break;
+      taken.push(message);
+    }
+  } finally {
+    if (taken.length > 0) ch.nack(taken[taken.length - 1], true, true);
+  }
+  return { total, letters: taken.map((m) => readDeadLetter(handler, m)) };
+}
+
+/** What a replay did: the ids it put back on the task queue. */
+export interface Replayed {
+  ids: string[];
+}
+
+/**
+ * Sends dead letters back to the handler's task queue with a fresh attempt count, the same id
+ * and the replay count one higher: all of them (as many as the queue held when it began), or
+ * only the one with `id`. Each is acked only after its republish was confirmed, so a failure
+ * halfway loses nothing. `onReplayed` hears of each before the next is taken.
+ */
+export async function replayDeadLetters(
+  ch: Channel,
+  pub: ConfirmChannel,
+  names: Topology,
+  handler: string,
+  options: { id?: string; timeoutMs: number; onReplayed(letter: DeadLetter): Promise<void> },
+): Promise<Replayed> {
+  const queue = names.deadQueue(handler);
+  const { messageCount } = await ch.checkQueue(queue);
+  const skipped: GetMessage[] = [];
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < messageCount; i++) {
+      const message = await ch.get(queue, { noAck: false });
+      if (!message) break;
+      const letter = readDeadLetter(handler, message);
+      if (options.id !== undefined && letter.id !== options.id) {
+        skipped.push(message);
+        continue;
+      }
+      await sendTask(
+        pub,
+        names,
+        {
+          id: letter.id,
+          handler,
+          body: message.content,
+          createdAt: letter.createdAt ?? undefined,
+        },
+        options.timeoutMs,
+        { replay: letter.replay + 1 },
+      );
+      ch.ack(message);
+      ids.push(letter.id);
+      await options.onReplayed({ ...letter, replay: letter.replay + 1 });
+      if (options.id !== undefined) break;
+    }
+  } finally {
+    for (const message of skipped) ch.nack(message, false, true);
+  }
+  return { ids };
+}
+
+/** Empties a handler's dead-letter queue; returns how many letters it dropped. */
+export async function purgeDeadLetters(
+  ch: Channel,
+  names: Topology,
+  handler: string,
+): Promise<number> {
+  return (await ch.purgeQueue(names.deadQueue(handler))).messageCount;
+}
