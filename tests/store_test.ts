@@ -141,3 +141,45 @@ Deno.test("sqlite store: a queued event for a task a worker reported first folds
     await store.close();
   }
 });
+
+Deno.test("merge: a replay starts a new run of a dead task; the old run's events stay out", () => {
+  const died = fold([queued, running, { ...succeeded, type: "dead", error: { message: "x" } }]);
+  const replayed = mergeEvent(died, { ...queued, payload: undefined, replay: 1, at: 4000 })!;
+  assert.equal(replayed.visible, "queued");
+  const record = replayed.record;
+  assert.equal(record.state, "queued");
+  assert.equal(record.attempts, 0);
+  assert.equal(record.replays, 1);
+  assert.equal(record.error, null);
+  assert.equal(record.finishedAt, null);
+  assert.equal(mergeEvent(record, { ...running, at: 4500 }), undefined, "replay 0 is over");
+  const done = [{ ...running, replay: 1, at: 5000 }, { ...succeeded, replay: 1, at: 6000 }]
+    .reduce((r, e) => mergeEvent(r, e as TaskEvent)?.record ?? r, record);
+  assert.equal(done.state, "succeeded");
+  assert.equal(done.attempts, 1);
+  assert.deepEqual(
+    done.history.map((h) => `${h.state}:${h.attempt}:${h.replay ?? 0}`),
+    ["queued:0:0", "running:1:0", "dead:1:0", "queued:0:1", "running:1:1", "succeeded:1:1"],
+  );
+});
+
+Deno.test("merge: retrying carries the error and when the next attempt runs", () => {
+  const retrying: TaskEvent = {
+    type: "retrying",
+    id,
+    handler,
+    attempt: 1,
+    at: 2500,
+    error: { message: "flaky" },
+    runAt: 3500,
+  };
+  const record = fold([queued, running, retrying]);
+  assert.equal(record.state, "retrying");
+  assert.equal(record.runAt, 3500);
+  assert.equal(record.error?.message, "flaky");
+  const next = fold([queued, running, retrying, { ...running, attempt: 2, at: 3600 }]);
+  assert.equal(next.state, "running");
+  assert.equal(next.attempts, 2);
+  assert.equal(next.runAt, null);
+  assert.equal(mergeEvent(next, retrying), undefined, "a late retrying of attempt 1 is history");
+});

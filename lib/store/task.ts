@@ -132,7 +132,8 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   }
 
   const state = event.type;
-  if (replay > record.replays) {
+  const replayed = replay > record.replays;
+  if (replayed) {
     // A replay: the dead task runs again from its first attempt.
     Object.assign(record, {
       replays: replay,
@@ -154,7 +155,7 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   const moves = current === undefined ||
     (replay === record.replays && !isTerminal(record.state) && order > 0);
   // History takes every step once: the one that moves the task, and earlier ones arriving late.
-  if ((moves || order < 0) && addHistory(record, { ...position, at: event.at, event })) {
+  if ((moves || replayed || order < 0) && addHistory(record, { ...position, at: event.at, event })) {
     changed = true;
   }
   if (moves) {
