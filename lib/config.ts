@@ -70,8 +70,11 @@ export function loadConfig(
   const flags = parseFlags(args);
   const warnings: string[] = [];
 
-  const amqpUrl = env.AMQP_URL || DEFAULT_AMQP_URL;
-  const broker = parseAmqpUrl(amqpUrl);
+  const broker = parseAmqpUrl(env.AMQP_URL || DEFAULT_AMQP_URL);
+  // Heartbeats find a dead peer, and free the deliveries of a worker that had to be terminated,
+  // within about two intervals; RabbitMQ's own default (60 s) is slow for that.
+  if (!broker.searchParams.has("heartbeat")) broker.searchParams.set("heartbeat", "5");
+  const amqpUrl = broker.toString();
   if (decodeURIComponent(broker.username || "guest") === "guest") {
     warnings.push(
       "AMQP_URL uses RabbitMQ's guest account, which the broker only accepts from localhost: " +

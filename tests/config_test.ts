@@ -9,7 +9,9 @@ import { redact } from "../lib/log.ts";
 
 Deno.test("config: defaults", () => {
   const { config, warnings } = loadConfig({});
-  assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672");
+  assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672?heartbeat=5", "heartbeat 5 s");
+  const own = loadConfig({ AMQP_URL: "amqp://u:p@h:5672/v?heartbeat=20" }, []).config;
+  assert.equal(own.amqpUrl, "amqp://u:p@h:5672/v?heartbeat=20", "a heartbeat in the URL stays");
   assert.equal(config.host, "127.0.0.1");
   assert.equal(config.port, 8000);
   assert.equal(config.handlersDir, "./handlers");

@@ -155,7 +155,9 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   const moves = current === undefined ||
     (replay === record.replays && !isTerminal(record.state) && order > 0);
   // History takes every step once: the one that moves the task, and earlier ones arriving late.
-  if ((moves || replayed || order < 0) && addHistory(record, { ...position, at: event.at, event })) {
+  if (
+    (moves || replayed || order < 0) && addHistory(record, { ...position, at: event.at, event })
+  ) {
     changed = true;
   }
   if (moves) {

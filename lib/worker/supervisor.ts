@@ -50,7 +50,6 @@ interface Slot {
   consuming: boolean;
   failures: number;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
-  stableTimer: ReturnType<typeof setTimeout> | undefined;
   stopped: (() => void) | undefined;
 }
 
@@ -62,8 +61,6 @@ export const CRASH_LOOP_DEATHS = 3;
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
 const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
-/** A worker consuming this long without dying resets its restart backoff. */
-const STABLE_MS = 30_000;
 
 /**
  * Starts `config.workers` Web Workers for every handler.
@@ -93,7 +90,6 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       consuming: false,
       failures: 0,
       restartTimer: undefined,
-      stableTimer: undefined,
       stopped: undefined,
     }))
   );
@@ -114,8 +110,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       switch (message.type) {
         case "consuming":
           slot.consuming = true;
-          clearTimeout(slot.stableTimer);
-          slot.stableTimer = setTimeout(() => slot.failures = 0, STABLE_MS);
+          // Backoff is for workers that cannot start; a worker killed by a task restarts soon
+          // (the ledger bounds how often any one task may do that).
+          slot.failures = 0;
           break;
         case "disconnected":
           slot.consuming = false;
@@ -181,7 +178,6 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     slot.worker?.terminate();
     slot.worker = undefined;
     slot.consuming = false;
-    clearTimeout(slot.stableTimer);
     const owner = slot.owner;
     slot.owner = 0;
     for (const key of ledger.running(owner)) {
@@ -238,7 +234,6 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       deadlines.clear();
       await Promise.all(slots.map(async (slot) => {
         clearTimeout(slot.restartTimer);
-        clearTimeout(slot.stableTimer);
         const worker = slot.worker;
         if (!worker) return;
         let timer: ReturnType<typeof setTimeout> | undefined;
