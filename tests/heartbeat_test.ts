@@ -1,0 +1,36 @@
+/**
+ * A handler that blocks its isolate far past the AMQP heartbeat: the broker drops that worker's
+ * connection and redelivers the task, yet it runs exactly once and reaches one terminal state.
+ */
+
+import assert from "node:assert/strict";
+import { AMQP_URL, deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
+
+Deno.test("heartbeats: blocking for 4x the heartbeat still runs exactly once", async () => {
+  const url = new URL(AMQP_URL);
+  url.searchParams.set("heartbeat", "1");
+  const warren = await startWarren({ env: { AMQP_URL: url.toString() } });
+  const log = await Deno.makeTempFile({ suffix: ".log" });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const [status, body] = await postTask(warren.url, "block", { ms: 4_000, log });
+      assert.equal(status, 202);
+      ids.push(body.id);
+    }
+    for (const id of ids) {
+      const task = await waitForState(warren.url, id, "succeeded", 60_000);
+      assert.deepEqual(task.result, { blocked: 4_000 });
+      assert.equal(task.attempts, 1);
+    }
+    // Give any duplicate time to show itself: a redelivery would have run by now.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const runs = (await Deno.readTextFile(log)).trim().split("\n");
+    assert.deepEqual(runs.sort(), ids.map((id) => `${id} 1`).sort(), "each ran once");
+    assert.match(warren.output(), /lost the broker connection/, "the broker did drop it");
+  } finally {
+    await warren.stop();
+    await deleteTopology(warren.prefix);
+    await Deno.remove(log);
+  }
+});
