@@ -78,6 +78,31 @@ Deno.test("broker: a publish the broker does not confirm in time is a 503", asyn
   }
 });
 
+Deno.test("broker: past WARREN_MAX_PENDING unconfirmed tasks, POST answers 429", async () => {
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({
+    env: { AMQP_URL: proxy.url, WARREN_PUBLISH_TIMEOUT: "3s", WARREN_MAX_PENDING: "2" },
+  });
+  try {
+    proxy.stall();
+    const waiting = [1, 2].map((n) => postTask(warren.url, "echo", { n }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const [status, problem, headers] = await postTask(warren.url, "echo", { n: 3 });
+    assert.equal(status, 429);
+    assert.equal(headers.get("retry-after"), "1");
+    assert.match(problem.detail, /2 tasks await the broker's confirm \(WARREN_MAX_PENDING\)/);
+    proxy.resume();
+    for (const [code] of await Promise.all(waiting)) assert.ok(code === 202 || code === 503);
+    const [after] = await postTask(warren.url, "echo", { n: 4 });
+    assert.equal(after, 202, "room again once the broker answers");
+  } finally {
+    proxy.resume();
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+  }
+});
+
 Deno.test("broker: a deleted queue is declared and consumed again", async () => {
   const warren = await startWarren();
   const connection = await connect(AMQP_URL);
