@@ -11,6 +11,7 @@ import {
   getJson,
   postTask,
   startWarren,
+  uniquePrefix,
   waitFor,
   waitForState,
 } from "./helpers/warren.ts";
@@ -89,5 +90,47 @@ Deno.test("crashes and timeouts: bounded retries, then dead with the reason", as
   } finally {
     await warren.stop();
     await deleteTopology(warren.prefix);
+  }
+});
+
+Deno.test("runaway memory: the process dies each time; after 10 deliveries the task is dead", async () => {
+  // A V8 heap overflow in a Web Worker aborts the whole Deno process, so no supervisor lives to
+  // tell; the broker's delivery count bounds it instead.
+  const prefix = uniquePrefix("oom");
+  const storePath = `${await Deno.makeTempDir()}/warren.db`;
+  const options = { prefix, storePath, denoFlags: ["--v8-flags=--max-old-space-size=128"] };
+  let warren = await startWarren(options);
+  try {
+    const [, body] = await postTask(warren.url, "crash", { how: "oom" });
+    let deaths = 0;
+    const isDead = async () => {
+      while (true) {
+        try {
+          const [, task] = await getJson(`${warren.url}/tasks/${body.id}`);
+          if (task.state === "dead") return task;
+        } catch {
+          // the process is going down
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    let task;
+    while (!task && deaths < 15) {
+      const outcome = await Promise.race([warren.exited, isDead()]);
+      if (typeof outcome === "number") {
+        assert.notEqual(outcome, 0);
+        deaths++;
+        warren = await startWarren({ ...options, ready: false });
+      } else {
+        task = outcome;
+      }
+    }
+    assert.ok(task, "dead in the end");
+    assert.equal(task.error.name, "PoisonMessage");
+    assert.match(task.error.message, /delivered 11 times without an outcome/);
+    assert.equal(deaths, 10, "the process died once per delivery, ten times");
+  } finally {
+    await warren.stop();
+    await deleteTopology(prefix);
   }
 });

@@ -32,6 +32,8 @@ export interface StartOptions {
   handlersDir?: string;
   env?: Record<string, string>;
   args?: string[];
+  /** Flags for `deno run` itself, e.g. `--v8-flags=...`. */
+  denoFlags?: string[];
   /** Wait until GET /readyz answers 200 (default true). */
   ready?: boolean;
 }
@@ -47,6 +49,8 @@ export interface Process {
   output(): string;
   /** Sends a signal and waits for the exit; returns the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number>;
 }
 
 /** Starts Warren and waits until it listens (and is ready, unless told otherwise). */
@@ -91,6 +95,7 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
     prefix,
     storePath,
     output: () => output,
+    exited: Promise.all([exited, pumped]).then(([code]) => code),
     stop(signal = "SIGTERM") {
       if (!stopped) {
         try {
@@ -129,6 +134,7 @@ function spawn(options: StartOptions, prefix: string, storePath: string): Deno.C
       "--allow-read",
       "--allow-write",
       "--allow-sys",
+      ...(options.denoFlags ?? []),
       "main.ts",
       ...(options.args ?? []),
     ],

@@ -1,0 +1,196 @@
+/**
+ * The fault-injection suite (`deno task test:chaos`): 10,000 tasks go in while a TCP proxy cuts
+ * and stalls Warren's broker connections, Warren itself is killed with SIGKILL and restarted,
+ * and the real broker is restarted (`rabbitmqctl stop_app` / `start_app`). Every task that got a
+ * 202 must then reach exactly the terminal state its payload asks for. It prints the counts and
+ * stops by itself within its deadline.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { brokerProxy } from "../helpers/proxy.ts";
+import {
+  AMQP_URL,
+  deleteTopology,
+  type Process,
+  startWarren,
+  uniquePrefix,
+  waitFor,
+} from "../helpers/warren.ts";
+
+const TASKS = Number(Deno.env.get("CHAOS_TASKS") ?? 10_000);
+/** The whole run, faults and checks included, ends by then. */
+const DEADLINE_MS = 6 * 60_000;
+/** Enqueue pace: the faults must land while tasks are going in. */
+const RATE_PER_SECOND = 350;
+const HANDLERS = fileURLToPath(new URL("./handlers", import.meta.url));
+
+type Mode = "ok" | "retry" | "dead";
+
+/** 94% succeed at once, 3% after one retry, 3% die. */
+function modeOf(n: number): Mode {
+  return n % 100 < 3 ? "retry" : n % 100 < 6 ? "dead" : "ok";
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function rabbitmqctl(...args: string[]): void {
+  const { success, stderr } = new Deno.Command("rabbitmqctl", { args, stdout: "null" })
+    .outputSync();
+  if (!success) {
+    throw new Error(`rabbitmqctl ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+  }
+}
+
+Deno.test("chaos: no accepted task is lost through cuts, stalls, kill -9 and a broker restart", {
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const started = Date.now();
+  const deadline = started + DEADLINE_MS;
+  const proxy = brokerProxy(AMQP_URL);
+  const prefix = uniquePrefix("chaos");
+  const storePath = `${await Deno.makeTempDir()}/warren.db`;
+  const runLog = await Deno.makeTempFile({ suffix: ".runs" });
+  const options = {
+    prefix,
+    storePath,
+    handlersDir: HANDLERS,
+    env: { AMQP_URL: proxy.url, CHAOS_RUN_LOG: runLog, WARREN_PUBLISH_TIMEOUT: "3s" },
+  };
+  let warren: Process = await startWarren(options);
+  const accepted = new Map<string, Mode>();
+  const refused = { count: 0 };
+  const faults: string[] = [];
+
+  try {
+    // The producer: a paced stream of POSTs; a refusal (503, 429, a dead server) is retried as a
+    // new task, as a client would. Only 202s count as accepted.
+    let producing = true;
+    const producer = (async () => {
+      let n = 0;
+      const inflight = new Set<Promise<void>>();
+      const begin = Date.now();
+      while (accepted.size + inflight.size < TASKS && Date.now() < deadline) {
+        const due = begin + (n * 1000) / RATE_PER_SECOND;
+        if (due > Date.now()) await sleep(due - Date.now());
+        if (inflight.size >= 32) await Promise.race(inflight);
+        const mode = modeOf(n++);
+        const url = warren.url;
+        const post = (async () => {
+          try {
+            const response = await fetch(`${url}/tasks/chaos`, {
+              method: "POST",
+              body: JSON.stringify({ mode }),
+              signal: AbortSignal.timeout(10_000),
+            });
+            const body = await response.json();
+            if (response.status === 202) accepted.set(body.id, mode);
+            else refused.count++;
+          } catch {
+            refused.count++;
+            await sleep(100);
+          }
+        })();
+        inflight.add(post);
+        post.finally(() => inflight.delete(post));
+      }
+      await Promise.all(inflight);
+      producing = false;
+    })();
+
+    const ready = () =>
+      waitFor(
+        async () => {
+          try {
+            const response = await fetch(`${warren.url}/readyz`);
+            await response.body?.cancel();
+            return response.status === 200;
+          } catch {
+            return false;
+          }
+        },
+        60_000,
+        "Warren to be ready again",
+      );
+    const fault = async (name: string, action: () => Promise<void> | void) => {
+      faults.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${name}`);
+      await action();
+    };
+
+    await sleep(3_000);
+    await fault("cut every connection", () => proxy.cut());
+    await sleep(3_000);
+    await fault("cut every connection", () => proxy.cut());
+    await sleep(3_000);
+    await fault("kill -9 Warren and start it again", async () => {
+      await warren.stop("SIGKILL");
+      warren = await startWarren(options);
+    });
+    await sleep(3_000);
+    await fault("cut every connection", () => proxy.cut());
+    await sleep(3_000);
+    await fault("restart the broker", async () => {
+      rabbitmqctl("stop_app");
+      await sleep(1_000);
+      rabbitmqctl("start_app");
+      await ready();
+    });
+    await sleep(2_000);
+    await fault("stall every connection for 12 s", async () => {
+      proxy.stall();
+      await sleep(12_000);
+      proxy.resume();
+    });
+    await ready();
+    await producer;
+    assert.equal(producing, false);
+
+    // Every accepted task must reach its terminal state.
+    const expected = (mode: Mode) => mode === "dead" ? "dead" : "succeeded";
+    const pending = new Set(accepted.keys());
+    const states = new Map<string, { state: string; attempts: number }>();
+    while (pending.size > 0 && Date.now() < deadline) {
+      const ids = [...pending];
+      for (let i = 0; i < ids.length; i += 64) {
+        await Promise.all(
+          ids.slice(i, i + 64).map(async (id) => {
+            const response = await fetch(`${warren.url}/tasks/${id}`);
+            const task = await response.json();
+            if (response.status === 200 && (task.state === "succeeded" || task.state === "dead")) {
+              states.set(id, task);
+              pending.delete(id);
+            }
+          }),
+        );
+      }
+      if (pending.size > 0) await sleep(1_000);
+    }
+
+    const runs = (await Deno.readTextFile(runLog)).trim().split("\n");
+    const perAttempt = new Map<string, number>();
+    for (const line of runs) perAttempt.set(line, (perAttempt.get(line) ?? 0) + 1);
+    const duplicates = [...perAttempt.values()].reduce((sum, n) => sum + n - 1, 0);
+    const count = (state: string) => [...states.values()].filter((t) => t.state === state).length;
+    const wrong = [...states].filter(([id, task]) => task.state !== expected(accepted.get(id)!));
+    console.log(
+      `\nfaults:\n  ${faults.join("\n  ")}\n` +
+        `chaos: accepted ${accepted.size}, succeeded ${count("succeeded")}, dead ${
+          count("dead")
+        }, lost ${pending.size}, wrong state ${wrong.length}, duplicates run ${duplicates}, ` +
+        `refused ${refused.count}, in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    assert.equal(accepted.size, TASKS, "the producer got every task accepted in time");
+    assert.equal(pending.size, 0, `lost: ${[...pending].slice(0, 5).join(", ")}`);
+    assert.deepEqual(wrong.slice(0, 5), [], "each task reached the state its payload asked for");
+    for (const [id, task] of states) {
+      if (accepted.get(id) === "retry") assert.ok(task.attempts >= 2, `${id} was retried`);
+    }
+  } finally {
+    proxy.resume();
+    await warren.stop();
+    await proxy.close();
+    await deleteTopology(prefix, ["chaos"]);
+    await Deno.remove(runLog).catch(() => {});
+  }
+});
