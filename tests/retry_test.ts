@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { DELAY_LEVELS, delayRoute, topology } from "../lib/amqp/topology.ts";
-import { retryDelayMs } from "../lib/retry.ts";
+import { afterFailure, retryDelayMs } from "../lib/retry.ts";
 import { deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
 
 Deno.test("delay cascade: a delay is spelled in binary from its highest level", () => {
@@ -30,6 +30,16 @@ Deno.test("backoff: exponential with full jitter between min and max", () => {
     const ms = retryDelayMs(5, backoff);
     assert.ok(ms >= 1000 && ms <= 10_000);
   }
+});
+
+Deno.test("after a failure: retry while attempts are left, dead when not or when permanent", () => {
+  const policy = { retries: 2, backoff: { minMs: 1500, maxMs: 1500 } };
+  assert.deepEqual(afterFailure(1, false, policy), { retry: true, delaySeconds: 2 }, "rounded up");
+  assert.deepEqual(afterFailure(2, false, policy), { retry: true, delaySeconds: 2 });
+  assert.deepEqual(afterFailure(3, false, policy), { retry: false }, "1 + retries attempts");
+  assert.deepEqual(afterFailure(1, true, policy), { retry: false });
+  const now = { retries: 1, backoff: { minMs: 0, maxMs: 0 } };
+  assert.deepEqual(afterFailure(1, false, now), { retry: true, delaySeconds: 0 });
 });
 
 Deno.test("retries: failed attempts run again with backoff until they succeed or die", async (t) => {

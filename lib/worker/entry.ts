@@ -12,21 +12,18 @@ import { newTaskId } from "../id.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
 import { declareAll, topology } from "../amqp/topology.ts";
-import {
-  ATTEMPT_HEADER,
-  CREATED_AT_HEADER,
-  publishTask,
-  REPLAY_HEADER,
-  sendTask,
-} from "../enqueue.ts";
+import { publishTask, sendTask } from "../enqueue.ts";
 import { publishDeadLetter } from "../deadletter.ts";
 import { publishEvents, type TaskError, type TaskEvent } from "../events.ts";
 import { HANDLER_NAME } from "../discover.ts";
-import { type Context, type Handler, isPermanent } from "../handler.ts";
+import type { Context, Handler } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
-import { retryDelayMs } from "../retry.ts";
+import { afterFailure } from "../retry.ts";
 import { type Acks, createAcks } from "./acks.ts";
-import { runKey, type Verdict } from "./ledger.ts";
+import { attempt, toJson } from "./attempt.ts";
+import { readDelivery, type TaskFacts } from "./delivery.ts";
+import { guardExit } from "./exit_guard.ts";
+import type { Verdict } from "./ledger.ts";
 import { createOutbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
@@ -55,13 +52,8 @@ interface Session {
   consumerTag?: string;
 }
 
-/** What a delivery says about its task. */
-interface Task {
-  id: string;
-  key: string;
-  attempt: number;
-  replay: number;
-  createdAt: number | undefined;
+/** A delivery being worked on. */
+interface Task extends TaskFacts {
   delivery: ConsumeMessage;
   /** The session whose channel delivered it: the only one its ack may go to. */
   session: Session;
@@ -87,20 +79,7 @@ port.onmessage = (event) => {
   }
 };
 
-// A handler that ends its worker (Deno.exit, close()) must not end it silently: the supervisor
-// counts it as a crash of the tasks it was running.
-const exit = Deno.exit;
-Object.assign(Deno, {
-  exit(code?: number): never {
-    port.postMessage({ type: "exit", reason: `the handler called Deno.exit(${code ?? ""})` });
-    return exit(code);
-  },
-});
-const close = port.close.bind(port);
-port.close = () => {
-  port.postMessage({ type: "exit", reason: "the handler called close()" });
-  close();
-};
+guardExit(port, (reason) => port.postMessage({ type: "exit", reason }));
 
 interface Running {
   stop(): Promise<void>;
@@ -205,61 +184,42 @@ async function start(message: StartMessage): Promise<void> {
   }
 
   async function receive(session: Session, delivery: ConsumeMessage): Promise<void> {
-    const props = delivery.properties;
-    const headers = props.headers ?? {};
-    const id = typeof props.messageId === "string" && props.messageId
-      ? props.messageId
-      : newTaskId();
-    const attempt = positiveInteger(headers[ATTEMPT_HEADER]) ?? 1;
-    const replay = positiveInteger(headers[REPLAY_HEADER]) ?? 0;
-    // Warren's producers record the task ("queued", with its payload and creation time) before
-    // they answer; for other producers the first event carries those facts.
-    const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER]);
-    const fromWarren = createdAtHeader !== undefined;
-    const createdAt = createdAtHeader ??
-      (typeof props.timestamp === "number" ? props.timestamp * 1000 : undefined);
-    const key = runKey(id, replay, attempt);
+    const facts = readDelivery(delivery);
     const task: Task = {
-      id,
-      key,
-      attempt,
-      replay,
-      createdAt,
+      ...facts,
       delivery,
       session,
-      log: log.with({ taskId: id, attempt }),
+      log: log.with({ taskId: facts.id, attempt: facts.attempt }),
     };
-
     try {
       if (delivery.fields.redelivered) {
-        const verdict = await claim(key);
+        const verdict = await claim(task.key);
         if (verdict.kind === "settled") return done(task);
         if (verdict.kind === "crashed") {
           return await fail(task, { name: "WorkerCrash", message: verdict.reason }, false);
         }
-        const deliveries = positiveInteger(headers["x-delivery-count"]) ?? 0;
-        if (deliveries >= MAX_DELIVERIES) {
+        if (task.deliveries >= MAX_DELIVERIES) {
           return await fail(task, {
             name: "PoisonMessage",
-            message: `delivered ${deliveries + 1} times without an outcome: the process running ` +
-              "it died each time (out of memory, or killed)",
+            message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
+              "running it died each time (out of memory, or killed)",
           }, true);
         }
       }
-      port.postMessage({ type: "begin", key, timeoutMs: config.timeoutMs });
-      await run(task, fromWarren);
+      port.postMessage({ type: "begin", key: task.key, timeoutMs: config.timeoutMs });
+      await run(task);
     } catch (error) {
       // Only a stop gets here (see persist): the broker redelivers the task.
       task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });
     }
   }
 
-  async function run(task: Task, fromWarren: boolean): Promise<void> {
-    const { id, attempt } = task;
+  async function run(task: Task): Promise<void> {
+    const { id, fromWarren } = task;
     const base = {
       id,
       handler: info.name,
-      attempt,
+      attempt: task.attempt,
       replay: task.replay || undefined,
       createdAt: fromWarren ? undefined : task.createdAt,
     };
@@ -293,29 +253,28 @@ async function start(message: StartMessage): Promise<void> {
     const ctx: Context = {
       id,
       handler: info.name,
-      attempt,
+      attempt: task.attempt,
       signal: controller.signal,
       log: task.log,
       progress: (value) =>
-        report({ ...base, type: "progress", at: Date.now(), progress: json(value) }, task.log),
-      enqueue: (handlerName, taskPayload = {}) => enqueue(handlerName, json(taskPayload)),
+        report({ ...base, type: "progress", at: Date.now(), progress: toJson(value) }, task.log),
+      enqueue: (handlerName, taskPayload = {}) => enqueue(handlerName, toJson(taskPayload)),
     };
-    const call = Promise.resolve().then(() => handler(payload, ctx));
-    call.catch(() => {}).finally(() => port.postMessage({ type: "returned", key: task.key }));
-    let result: unknown;
-    try {
-      result = json(await Promise.race([call, aborted(controller.signal)]) ?? null);
-    } catch (error) {
-      clearTimeout(timer);
-      task.log.warn("attempt {attempt} failed: {error}", {
-        attempt,
-        error: errorMessage(error),
-      });
-      return fail(task, describeError(error), isPermanent(error));
-    }
+    const outcome = await attempt(
+      () => handler(payload, ctx),
+      controller.signal,
+      () => port.postMessage({ type: "returned", key: task.key }),
+    );
     clearTimeout(timer);
+    if (!outcome.ok) {
+      task.log.warn("attempt {attempt} failed: {error}", {
+        attempt: task.attempt,
+        error: outcome.error.message,
+      });
+      return fail(task, outcome.error, outcome.permanent);
+    }
     await persist("record the result", task.log, async () => {
-      await outbox.add({ ...base, type: "succeeded", at: Date.now(), result });
+      await outbox.add({ ...base, type: "succeeded", at: Date.now(), result: outcome.result });
     });
     done(task);
   }
@@ -333,8 +292,9 @@ async function start(message: StartMessage): Promise<void> {
       body: task.delivery.content,
       createdAt: task.createdAt,
     };
-    if (!permanent && attempt <= config.retries) {
-      const delaySeconds = Math.ceil(retryDelayMs(attempt, config.backoff) / 1000);
+    const next = afterFailure(attempt, permanent, config);
+    if (next.retry) {
+      const { delaySeconds } = next;
       await persist(
         "schedule the retry",
         task.log,
@@ -410,28 +370,4 @@ async function start(message: StartMessage): Promise<void> {
       await link.close();
     },
   };
-}
-
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-}
-
-function positiveInteger(value: unknown): number | undefined {
-  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
-  return Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-/** A JSON copy of a value; throws when it cannot be one (a BigInt, a cycle). */
-function json(value: unknown): unknown {
-  if (value === undefined) return null;
-  return JSON.parse(JSON.stringify(value));
-}
-
-function describeError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack };
-  }
-  return { message: String(error) };
 }

@@ -1,0 +1,59 @@
+/**
+ * One call of a handler under its time limit: `ctx.signal` aborts at the deadline, and the
+ * attempt fails then even if the handler goes on (the supervisor ends it after a grace).
+ *
+ * @module
+ */
+
+import type { TaskError } from "../events.ts";
+import { isPermanent } from "../handler.ts";
+
+/** How an attempt ended. */
+export type AttemptResult =
+  | { ok: true; result: unknown }
+  | { ok: false; error: TaskError; permanent: boolean };
+
+/**
+ * Calls `call(signal)` and waits for it, at most until `signal` aborts; `onReturned` hears when
+ * the call itself ends, however late. The result must be JSON; what is not fails the attempt.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const outcome = await attempt((signal) => handler(payload, { ...ctx, signal }), controller.signal);
+ * ```
+ */
+export async function attempt(
+  call: () => unknown,
+  signal: AbortSignal,
+  onReturned: () => void = () => {},
+): Promise<AttemptResult> {
+  const running = Promise.resolve().then(call);
+  running.catch(() => {}).finally(onReturned);
+  try {
+    return { ok: true, result: toJson(await Promise.race([running, aborted(signal)])) };
+  } catch (error) {
+    return { ok: false, error: describeError(error), permanent: isPermanent(error) };
+  }
+}
+
+/** A JSON copy of a value (`undefined` is `null`); throws when it cannot be one (BigInt, cycle). */
+export function toJson(value: unknown): unknown {
+  if (value === undefined) return null;
+  return JSON.parse(JSON.stringify(value));
+}
+
+/** An error as a task records it. */
+export function describeError(error: unknown): TaskError {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack };
+  }
+  return { message: String(error) };
+}
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
