@@ -11,7 +11,7 @@ import type { DeadLetter } from "../deadletter.ts";
 import { errorMessage } from "../log.ts";
 import { type ApiDeps, UnavailableError } from "./deps.ts";
 import { problem, unavailable } from "./problem.ts";
-import { badQuery, unknownHandler } from "./tasks.ts";
+import { badQuery, isoTime, unknownHandler } from "./tasks.ts";
 
 /** Registers the dead-letter routes. */
 export function deadRoutes(app: Hono, deps: ApiDeps): void {
@@ -74,7 +74,7 @@ async function guard(action: () => Promise<Response>): Promise<Response> {
 }
 
 function letterJson(letter: DeadLetter) {
-  const time = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
+  const time = isoTime;
   return {
     id: letter.id,
     payload: letter.payload,

@@ -207,9 +207,14 @@ function send(stream: SSEStreamingApi, event: string, task: TaskRecord): Promise
   return stream.writeSSE({ event, data: JSON.stringify(taskJson(task)) });
 }
 
+/** A time as the api writes it: ISO 8601, or null when unknown. */
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
 /** The JSON form of a task, as every route returns it. */
 export function taskJson(task: TaskRecord) {
-  const time = (ms: number | null) => ms === null ? null : new Date(ms).toISOString();
+  const time = isoTime;
   return {
     id: task.id,
     handler: task.handler,
