@@ -24,7 +24,7 @@ import { publishTask } from "./enqueue.ts";
 import type { HandlerInfo } from "./handler.ts";
 import { errorMessage, logger, type LogOptions } from "./log.ts";
 import { openSqliteStore } from "./store/sqlite.ts";
-import { createWriter } from "./store/writer.ts";
+import { createWriter, type StoreWriter } from "./store/writer.ts";
 import { startSupervisor, type Supervisor } from "./worker/supervisor.ts";
 
 /** A running Warren. */
@@ -107,7 +107,7 @@ export async function startWarren(
   let pending = 0;
 
   /** Dead-letter operations, one at a time (they share a channel), each on the live session. */
-  function deadLetters(): DeadLetters {
+  function deadLetters(writer: StoreWriter): DeadLetters {
     let queue: Promise<unknown> = Promise.resolve();
     const serial = <T>(action: (session: ApiSession) => Promise<T>): Promise<T> => {
       const next = queue.then(() => {
@@ -126,7 +126,7 @@ export async function startWarren(
             id,
             timeoutMs: config.publishTimeoutMs,
             onReplayed: (letter) =>
-              writer!.write([{
+              writer.write([{
                 type: "queued",
                 id: letter.id,
                 handler,
@@ -209,7 +209,7 @@ export async function startWarren(
         pending--;
       }
     },
-    dead: deadLetters(),
+    dead: deadLetters(writer),
     inspect,
     notReady,
     workers: () => supervisor?.status(),
