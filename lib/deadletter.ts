@@ -123,7 +123,7 @@ export async function peekDeadLetters(
   const taken: GetMessage[] = [];
   try {
     while (taken.length < Math.min(limit, total)) {
-      const message = await ch.get(queue, { noAck: false });
+      const message = await getNext(ch, queue);
       if (!message) break;
       taken.push(message);
     }
@@ -140,7 +140,7 @@ export interface Replayed {
 
 /**
  * Sends dead letters back to the handler's task queue with a fresh attempt count, the same id
- * and the replay count one higher: all of them (as many as the queue held when it began), or
+ * and the replay count one higher: all of them (each once, even if it dies again meanwhile), or
  * only the one with `id`. Each is acked only after its republish was confirmed, so a failure
  * halfway loses nothing. `onReplayed` hears of each before the next is taken.
  */
@@ -152,16 +152,19 @@ export async function replayDeadLetters(
   options: { id?: string; timeoutMs: number; onReplayed(letter: DeadLetter): Promise<void> },
 ): Promise<Replayed> {
   const queue = names.deadQueue(handler);
-  const { messageCount } = await ch.checkQueue(queue);
   const skipped: GetMessage[] = [];
   const ids: string[] = [];
   try {
-    for (let i = 0; i < messageCount; i++) {
-      const message = await ch.get(queue, { noAck: false });
+    while (true) {
+      const message = await getNext(ch, queue);
       if (!message) break;
       const letter = readDeadLetter(handler, message);
-      if (options.id !== undefined && letter.id !== options.id) {
+      // A letter seen twice died again after this very replay: the queue has gone round.
+      const seen = ids.includes(letter.id) ||
+        skipped.some((m) => m.properties.messageId === letter.id);
+      if (seen || (options.id !== undefined && letter.id !== options.id)) {
         skipped.push(message);
+        if (seen) break;
         continue;
       }
       await sendTask(
@@ -185,6 +188,23 @@ export async function replayDeadLetters(
     for (const message of skipped) ch.nack(message, false, true);
   }
   return { ids };
+}
+
+/** How long a fetch waits for letters the queue counts but has not made ready again yet. */
+const RETURN_PATIENCE_MS = 1_000;
+
+/**
+ * Fetches the next message of a queue the caller knows holds more: letters given back by an
+ * earlier list come back to a quorum queue asynchronously, so an empty answer is tried again
+ * for a moment before it counts.
+ */
+async function getNext(ch: Channel, queue: string): Promise<GetMessage | false> {
+  const deadline = Date.now() + RETURN_PATIENCE_MS;
+  while (true) {
+    const message = await ch.get(queue, { noAck: false });
+    if (message || Date.now() > deadline) return message;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Empties a handler's dead-letter queue; returns how many letters it dropped. */

@@ -21,7 +21,7 @@ Deno.test("heartbeats: blocking for 4x the heartbeat still runs exactly once", a
     for (const id of ids) {
       const task = await waitForState(warren.url, id, "succeeded", 60_000);
       assert.deepEqual(task.result, { blocked: 4_000 });
-      assert.equal(task.attempts, 1);
+      assert.equal(task.attempts, 1, `${JSON.stringify(task.history)}\n${warren.output()}`);
     }
     // Give any duplicate time to show itself: a redelivery would have run by now.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
