@@ -18,6 +18,8 @@ import {
 } from "./api/deps.ts";
 import { peekDeadLetters, purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
 import { createFeed } from "./api/feed.ts";
+import { createMetrics } from "./api/metrics.ts";
+import { createRates } from "./api/rates.ts";
 import { recordEvents } from "./api/recorder.ts";
 import type { Config } from "./config.ts";
 import { publishTask } from "./enqueue.ts";
@@ -213,7 +215,19 @@ export async function startWarren(
     inspect,
     notReady,
     workers: () => supervisor?.status(),
+    connected: () => link?.session() !== undefined,
+    metrics: createMetrics({
+      handlers: handlers.map((h) => h.name),
+      inspect,
+      workers: () => supervisor?.status(),
+      connected: () => link?.session() !== undefined,
+    }),
+    rates: createRates(),
   };
+  if (deps) {
+    feed.subscribeAll(deps.metrics.observe);
+    feed.subscribeAll(deps.rates.observe);
+  }
   const app = deps ? createApi(deps) : createHealthApi({ notReady });
 
   const server = Deno.serve({

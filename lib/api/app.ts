@@ -6,8 +6,10 @@
  */
 
 import { Hono } from "hono";
-import { bearerAuth } from "./auth.ts";
+import { bearerAuth, PUBLIC_PATHS } from "./auth.ts";
+import { DASHBOARD_PATHS, dashboardRoutes } from "./dashboard.ts";
 import { deadRoutes } from "./dead.ts";
+import { DOCS_PATHS, docsRoutes } from "./docs.ts";
 import type { ApiDeps } from "./deps.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
@@ -23,25 +25,41 @@ import { errorMessage, logger } from "../log.ts";
  * ```
  */
 export function createApi(deps: ApiDeps): Hono {
-  const app = base(deps.apiToken);
+  const app = new Hono();
+  app.use(deps.metrics.http);
+  if (deps.apiToken) {
+    app.use(bearerAuth(deps.apiToken, [
+      ...PUBLIC_PATHS,
+      ...DASHBOARD_PATHS,
+      ...DOCS_PATHS,
+      "/docs/*",
+    ]));
+  }
+  answerProblems(app);
   healthRoutes(app, deps);
   handlerRoutes(app, deps);
   deadRoutes(app, deps);
   taskRoutes(app, deps);
+  dashboardRoutes(app, deps);
+  docsRoutes(app, deps.handlers, deps.apiToken !== undefined);
+  app.get("/metrics", async (c) => {
+    const { body, contentType } = await deps.metrics.render();
+    return c.body(body, 200, { "content-type": contentType });
+  });
   return app;
 }
 
 /** Builds the app of a worker-only process: the health checks alone. */
 export function createHealthApi(deps: Pick<ApiDeps, "notReady">): Hono {
-  const app = base(undefined);
+  const app = new Hono();
+  answerProblems(app);
   healthRoutes(app, deps);
   return app;
 }
 
-function base(apiToken: string | undefined): Hono {
+/** Makes unknown routes and unplanned errors problem+json too. */
+function answerProblems(app: Hono): void {
   const log = logger("api");
-  const app = new Hono();
-  if (apiToken) app.use(bearerAuth(apiToken));
   app.notFound((c) =>
     problem({
       slug: "not-found",
@@ -63,5 +81,4 @@ function base(apiToken: string | undefined): Hono {
       detail: "the server failed to answer; its log says why",
     });
   });
-  return app;
 }

@@ -12,6 +12,8 @@ import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
 import type { WorkerStatus } from "../worker/supervisor.ts";
 import type { Feed } from "./feed.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Rates } from "./rates.ts";
 
 /** A queue's counts as the broker reports them. */
 export interface QueueCounts {
@@ -46,6 +48,11 @@ export interface ApiDeps {
   notReady(): Promise<string[]>;
   /** Status of this process's workers; undefined when it runs none (role api). */
   workers(): WorkerStatus[] | undefined;
+  /** Whether the api's broker connection is up. */
+  connected(): boolean;
+  metrics: Metrics;
+  /** Recent succeeded and failed rates, for the dashboard. */
+  rates: Rates;
 }
 
 /** Enqueueing cannot be promised now (broker away, blocked, unconfirmed, or shutting down). */

@@ -1,5 +1,6 @@
 /**
- * The live feed: task changes fanned out in-process to whoever watches a task (SSE clients).
+ * The live feed: task changes fanned out in-process to whoever watches a task (SSE clients) or
+ * every task (the dashboard's stream, metrics).
  *
  * @module
  */
@@ -13,8 +14,12 @@ export type FeedListener = (change: TaskChange | undefined) => void;
 export interface Feed {
   /** Watches one task; returns the function that stops watching. */
   subscribe(id: string, listener: FeedListener): () => void;
+  /** Watches every task: hears each batch of changes; returns the function that stops it. */
+  subscribeAll(listener: (changes: TaskChange[]) => void): () => void;
   /** Tells the watchers of each change's task. */
   publish(changes: TaskChange[]): void;
+  /** Calls `listener` when the feed closes; returns the function that forgets it. */
+  onClose(listener: () => void): () => void;
   /** Ends every watch (on shutdown). */
   close(): void;
 }
@@ -30,7 +35,17 @@ export interface Feed {
  */
 export function createFeed(): Feed {
   const watchers = new Map<string, Set<FeedListener>>();
+  const everything = new Set<(changes: TaskChange[]) => void>();
+  const closing = new Set<() => void>();
   return {
+    onClose(listener) {
+      closing.add(listener);
+      return () => closing.delete(listener);
+    },
+    subscribeAll(listener) {
+      everything.add(listener);
+      return () => everything.delete(listener);
+    },
     subscribe(id, listener) {
       let set = watchers.get(id);
       if (!set) watchers.set(id, set = new Set());
@@ -41,6 +56,8 @@ export function createFeed(): Feed {
       };
     },
     publish(changes) {
+      if (changes.length === 0) return;
+      for (const listener of everything) listener(changes);
       for (const change of changes) {
         for (const listener of watchers.get(change.task.id) ?? []) listener(change);
       }
@@ -48,6 +65,9 @@ export function createFeed(): Feed {
     close() {
       for (const set of watchers.values()) for (const listener of set) listener(undefined);
       watchers.clear();
+      everything.clear();
+      for (const listener of closing) listener();
+      closing.clear();
     },
   };
 }

@@ -1,0 +1,129 @@
+/**
+ * The dashboard: GET / serves a page (HTML, JS and CSS in `lib/api/dashboard/`, no build step,
+ * nothing from a CDN) that reads the api with the token it asks for once, and GET /stream feeds
+ * it live over Server-Sent Events: changed tasks every half second, handler stats every two.
+ *
+ * @module
+ */
+
+import type { Hono } from "hono";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import type { TaskRecord } from "../store/store.ts";
+import type { ApiDeps } from "./deps.ts";
+import { isoTime } from "./tasks.ts";
+
+/** Routes that answer without a token: the page and its assets (the data needs the token). */
+export const DASHBOARD_PATHS = ["/", "/dashboard/app.js", "/dashboard/style.css"];
+
+const ASSETS: Record<string, string> = {
+  "index.html": "text/html; charset=utf-8",
+  "app.js": "text/javascript; charset=utf-8",
+  "style.css": "text/css; charset=utf-8",
+};
+
+const TASKS_EVERY_MS = 500;
+const STATS_EVERY = 4; // ticks of TASKS_EVERY_MS
+/** Changed tasks one tick sends at most (the newest). */
+const TASKS_PER_TICK = 200;
+
+/** Registers GET /, the dashboard's assets and GET /stream. */
+export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
+  const assets = new Map<string, string>();
+  const asset = async (name: string) => {
+    let text = assets.get(name);
+    if (text === undefined) {
+      text = await Deno.readTextFile(new URL(`./dashboard/${name}`, import.meta.url));
+      assets.set(name, text);
+    }
+    return text;
+  };
+  const serve = (name: string) => async () =>
+    new Response(await asset(name), {
+      headers: { "content-type": ASSETS[name], "cache-control": "no-cache" },
+    });
+
+  app.get("/", serve("index.html"));
+  app.get("/dashboard/app.js", serve("app.js"));
+  app.get("/dashboard/style.css", serve("style.css"));
+
+  app.get("/stream", (c) =>
+    streamSSE(c, async (stream: SSEStreamingApi) => {
+      const changed = new Map<string, TaskRecord>();
+      let open = true;
+      const unsubscribe = deps.feed.subscribeAll((changes) => {
+        for (const { task } of changes) {
+          changed.delete(task.id);
+          changed.set(task.id, task);
+        }
+        while (changed.size > TASKS_PER_TICK) changed.delete(changed.keys().next().value!);
+      });
+      const stop = () => {
+        open = false;
+      };
+      const forget = deps.feed.onClose(stop);
+      stream.onAbort(stop);
+      try {
+        await stream.writeSSE({ event: "stats", data: JSON.stringify(await stats(deps)) });
+        for (let tick = 1; open; tick++) {
+          await stream.sleep(TASKS_EVERY_MS);
+          if (changed.size > 0) {
+            const tasks = [...changed.values()].map(taskSummary);
+            changed.clear();
+            await stream.writeSSE({ event: "tasks", data: JSON.stringify(tasks) });
+          }
+          if (tick % STATS_EVERY === 0) {
+            await stream.writeSSE({ event: "stats", data: JSON.stringify(await stats(deps)) });
+          }
+        }
+      } finally {
+        unsubscribe();
+        forget();
+      }
+    }));
+}
+
+/** What the dashboard shows of the whole: broker, handlers, rates. */
+async function stats(deps: ApiDeps) {
+  const workers = deps.workers();
+  const { perMinute, series } = deps.rates.snapshot();
+  const handlers = await Promise.all(deps.handlers.map(async (h) => {
+    const counts = await deps.inspect(h.name);
+    const mine = workers?.find((w) => w.handler === h.name);
+    return {
+      name: h.name,
+      queue: counts ?? null,
+      workers: mine
+        ? {
+          configured: mine.workers,
+          consuming: mine.consuming,
+          restarts: mine.restarts,
+          crash_looping: mine.crashLooping,
+          last_error: mine.lastError ?? null,
+        }
+        : null,
+      per_minute: perMinute[h.name] ?? { succeeded: 0, failed: 0 },
+    };
+  }));
+  return {
+    at: new Date().toISOString(),
+    broker: { connected: deps.connected() },
+    handlers,
+    series,
+  };
+}
+
+/** A task as a list row needs it: no payload, result or history. */
+function taskSummary(task: TaskRecord) {
+  return {
+    id: task.id,
+    handler: task.handler,
+    state: task.state,
+    attempts: task.attempts,
+    replays: task.replays,
+    progress: task.progress,
+    error: task.error?.message ?? null,
+    created_at: isoTime(task.createdAt),
+    started_at: isoTime(task.startedAt),
+    finished_at: isoTime(task.finishedAt),
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Prometheus metrics (GET /metrics, text exposition format through prom-client): task counters
+ * and durations by handler, fed by the live feed; queue depth, consumers, workers and the broker
+ * connection, read when scraped; HTTP requests by route and status with their latency.
+ *
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { TaskChange } from "../store/store.ts";
+import type { QueueCounts } from "./deps.ts";
+import type { WorkerStatus } from "../worker/supervisor.ts";
+
+/** Where the metrics read what they report at scrape time. */
+export interface MetricSources {
+  handlers: string[];
+  inspect(handler: string): Promise<QueueCounts | undefined>;
+  workers(): WorkerStatus[] | undefined;
+  connected(): boolean;
+}
+
+/** See {@linkcode createMetrics}. */
+export interface Metrics {
+  /** Counts a batch of task changes (subscribe it to the feed). */
+  observe(changes: TaskChange[]): void;
+  /** Times and counts every HTTP request. */
+  http: MiddlewareHandler;
+  /** The exposition text and its content type. */
+  render(): Promise<{ body: string; contentType: string }>;
+}
+
+/** Tasks tracked as in flight at most; beyond, the oldest are forgotten. */
+const IN_FLIGHT_MAX = 100_000;
+
+/**
+ * Creates Warren's metrics in a registry of their own.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics(sources);
+ * feed.subscribeAll(metrics.observe);
+ * app.use(metrics.http);
+ * ```
+ */
+export function createMetrics(sources: MetricSources): Metrics {
+  const registers = [new Registry()];
+  const byHandler = (name: string, help: string) =>
+    new Counter({ name, help, labelNames: ["handler"], registers });
+  const enqueued = byHandler("warren_tasks_enqueued_total", "Tasks enqueued (replays included).");
+  const started = byHandler("warren_tasks_started_total", "Attempts started.");
+  const succeeded = byHandler("warren_tasks_succeeded_total", "Tasks that succeeded.");
+  const failed = byHandler("warren_tasks_failed_total", "Attempts that failed.");
+  const retried = byHandler("warren_tasks_retried_total", "Failed attempts scheduled to retry.");
+  const dead = byHandler("warren_tasks_dead_total", "Tasks moved to the dead letters.");
+  const duration = new Histogram({
+    name: "warren_task_duration_seconds",
+    help: "Time from an attempt's start to its outcome.",
+    labelNames: ["handler", "outcome"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1500],
+    registers,
+  });
+  const running = new Map<string, string>();
+  new Gauge({
+    name: "warren_tasks_in_flight",
+    help: "Attempts running now.",
+    labelNames: ["handler"],
+    registers,
+    collect() {
+      this.reset();
+      for (const handler of sources.handlers) this.set({ handler }, 0);
+      for (const handler of running.values()) this.inc({ handler });
+    },
+  });
+
+  const queueGauge = (name: string, help: string, pick: (c: QueueCounts) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["handler"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const handler of sources.handlers) {
+          const counts = await sources.inspect(handler);
+          if (counts) this.set({ handler }, pick(counts));
+        }
+      },
+    });
+  queueGauge("warren_queue_messages", "Tasks waiting in a handler's queue.", (c) => c.messages);
+  queueGauge("warren_queue_consumers", "Consumers on a handler's queue.", (c) => c.consumers);
+  queueGauge("warren_dead_letters", "Tasks in a handler's dead-letter queue.", (c) => c.dead);
+
+  const restartsSeen = new Map<string, number>();
+  const restarts = new Counter({
+    name: "warren_worker_restarts_total",
+    help: "Workers replaced after they died.",
+    labelNames: ["handler"],
+    registers,
+    collect() {
+      for (const status of sources.workers() ?? []) {
+        const delta = status.restarts - (restartsSeen.get(status.handler) ?? 0);
+        restartsSeen.set(status.handler, status.restarts);
+        this.inc({ handler: status.handler }, delta);
+      }
+    },
+  });
+  for (const handler of sources.handlers) restarts.inc({ handler }, 0);
+  new Gauge({
+    name: "warren_workers_consuming",
+    help: "Workers of this process whose consumer is up.",
+    labelNames: ["handler"],
+    registers,
+    collect() {
+      for (const status of sources.workers() ?? []) {
+        this.set({ handler: status.handler }, status.consuming);
+      }
+    },
+  });
+  new Gauge({
+    name: "warren_broker_connected",
+    help: "1 while the api's broker connection is up.",
+    registers,
+    collect() {
+      this.set(sources.connected() ? 1 : 0);
+    },
+  });
+
+  const requests = new Counter({
+    name: "warren_http_requests_total",
+    help: "HTTP requests answered.",
+    labelNames: ["method", "route", "status"],
+    registers,
+  });
+  const latency = new Histogram({
+    name: "warren_http_request_duration_seconds",
+    help: "Time to answer an HTTP request (until the response starts).",
+    labelNames: ["method", "route"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers,
+  });
+
+  return {
+    observe(changes) {
+      for (const { type, task } of changes) {
+        const labels = { handler: task.handler };
+        switch (type) {
+          case "queued":
+            enqueued.inc(labels);
+            break;
+          case "running":
+            started.inc(labels);
+            running.set(task.id, task.handler);
+            if (running.size > IN_FLIGHT_MAX) running.delete(running.keys().next().value!);
+            break;
+          case "retrying":
+          case "succeeded":
+          case "dead": {
+            running.delete(task.id);
+            if (type === "succeeded") succeeded.inc(labels);
+            else failed.inc(labels);
+            if (type === "retrying") retried.inc(labels);
+            if (type === "dead") dead.inc(labels);
+            const seconds = attemptSeconds(task, type);
+            if (seconds !== undefined) duration.observe({ ...labels, outcome: type }, seconds);
+            break;
+          }
+        }
+      }
+    },
+
+    http: async (c, next) => {
+      const start = performance.now();
+      await next();
+      const matched = routePath(c);
+      const route = c.res.status === 404 && (matched === "*" || matched === "/*")
+        ? "unmatched"
+        : matched;
+      const labels = { method: c.req.method, route };
+      requests.inc({ ...labels, status: String(c.res.status) });
+      latency.observe(labels, (performance.now() - start) / 1000);
+    },
+
+    async render() {
+      const registry = registers[0];
+      return { body: await registry.metrics(), contentType: registry.contentType };
+    },
+  };
+}
+
+/** How long the attempt that just ended took, from the task's history. */
+function attemptSeconds(task: TaskChange["task"], outcome: string): number | undefined {
+  const replay = task.replays;
+  const step = (state: string) =>
+    task.history.findLast((h) =>
+      h.state === state && h.attempt === task.attempts && (h.replay ?? 0) === replay
+    );
+  const begin = step("running");
+  const end = step(outcome);
+  return begin && end ? Math.max(0, end.at - begin.at) / 1000 : undefined;
+}

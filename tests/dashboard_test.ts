@@ -1,0 +1,142 @@
+/**
+ * The dashboard and the API docs in a real browser (headless Chromium): tasks appear and finish
+ * without a reload, a dead task is opened and replayed, dead letters are listed, the page fits a
+ * phone, and /docs sends a request with "try it out".
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { launchBrowser } from "./helpers/browser.ts";
+import { deleteTopology, getJson, startWarren, waitFor } from "./helpers/warren.ts";
+
+const TOKEN = "dashboard-test-token-0123456789";
+const auth = { authorization: `Bearer ${TOKEN}` };
+const SCREENSHOT = fromFileUrl(new URL("../docs/dashboard.png", import.meta.url));
+
+async function post(url: string, handler: string, payload: unknown): Promise<string> {
+  const response = await fetch(`${url}/tasks/${handler}`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify(payload),
+  });
+  assert.equal(response.status, 202);
+  return (await response.json()).id;
+}
+
+Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-it-out", {
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const warren = await startWarren({ env: { WARREN_API_TOKEN: TOKEN } });
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+    await t.step("asks for the token once, then shows handlers and the broker", async () => {
+      await page.goto(warren.url);
+      await page.waitForSelector("#login[open]");
+      await page.fill("#login-token", TOKEN);
+      await page.click("#login-form button[type=submit]");
+      await page.waitForSelector('#broker[data-connected="true"]');
+      await page.waitForSelector('#handlers tr[data-handler="echo"]');
+      const stored = await page.evaluate(() => sessionStorage.getItem("warren-token"));
+      assert.equal(stored, TOKEN);
+    });
+
+    await t.step("enqueued tasks appear and finish without a reload", async () => {
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await post(warren.url, "echo", { i }));
+      const slow = await post(warren.url, "steps", { steps: 3, ms: 300 });
+      await page.waitForSelector(`#tasks tr[data-id="${slow}"][data-state="running"]`);
+      for (const id of ids) {
+        await page.waitForSelector(`#tasks tr[data-id="${id}"][data-state="succeeded"]`);
+      }
+      await page.waitForSelector(`#tasks tr[data-id="${slow}"][data-state="succeeded"]`);
+      await page.waitForFunction(
+        `Number(document.querySelector('#handlers tr[data-handler="echo"] td:nth-child(5)')` +
+          `?.textContent) >= 3`,
+      );
+    });
+
+    await t.step("a dead task opens with its error and history, and replays", async () => {
+      const id = await post(warren.url, "fail", { message: "broken on purpose" });
+      const row = `#tasks tr[data-id="${id}"][data-state="dead"]`;
+      await page.waitForSelector(row);
+      await page.click(row);
+      await page.waitForSelector('#detail[data-state="dead"]');
+      assert.match(await page.textContent("#detail-error") ?? "", /broken on purpose/);
+      assert.match(await page.textContent("#detail-payload") ?? "", /broken on purpose/);
+      assert.equal(await page.locator("#detail-history tbody tr").count(), 3);
+      await page.click("#detail-replay");
+      // The fail handler fails again: the history shows the replay's own run.
+      await page.waitForFunction(
+        `document.querySelectorAll("#detail-history tbody tr").length >= 6`,
+      );
+      const [, task] = await getJson(`${warren.url}/tasks/${id}`, { headers: auth });
+      assert.equal(task.replays, 1);
+    });
+
+    await t.step("dead letters are listed per handler", async () => {
+      await page.waitForFunction(
+        `document.querySelector('[data-dead="fail"]')?.textContent === "1"`,
+      );
+      await page.click('[data-dead="fail"]');
+      await page.waitForSelector("#dead:not([hidden]) #dead-list tbody tr");
+      assert.equal(await page.textContent("#dead-total"), "1");
+      await page.mouse.move(0, 0);
+      await Deno.mkdir(fromFileUrl(new URL("../docs/", import.meta.url)), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    });
+
+    await t.step("fits a phone screen", async () => {
+      const phone = await browser.newPage({ viewport: { width: 375, height: 740 } });
+      await phone.goto(warren.url);
+      await phone.evaluate((token) => sessionStorage.setItem("warren-token", token), TOKEN);
+      await phone.reload();
+      await phone.waitForSelector('#handlers tr[data-handler="echo"]');
+      const overflow: number = await phone.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+      );
+      assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+      await phone.close();
+    });
+
+    await t.step("/docs renders the API and 'try it out' enqueues a task", async () => {
+      const docs = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await docs.goto(`${warren.url}/docs`);
+      await docs.click("button.authorize");
+      await docs.fill(".auth-container input", TOKEN);
+      await docs.click(".auth-btn-wrapper button.authorize");
+      await docs.click(".auth-btn-wrapper button.btn-done");
+      await docs.click("#operations-tasks-enqueue_echo .opblock-summary");
+      // "Try it out" is on from the start (tryItOutEnabled): the body is editable at once.
+      await docs.fill(
+        "#operations-tasks-enqueue_echo textarea.body-param__text",
+        '{"from":"docs"}',
+      );
+      await docs.click("#operations-tasks-enqueue_echo button.execute");
+      const status = docs.locator(
+        "#operations-tasks-enqueue_echo .live-responses-table tbody .response-col_status",
+      );
+      await status.first().waitFor();
+      assert.equal((await status.first().textContent())?.trim(), "202");
+      const [, list] = await getJson(`${warren.url}/tasks?handler=echo`, { headers: auth });
+      await waitFor(
+        async () => {
+          const [, again] = await getJson(`${warren.url}/tasks?handler=echo`, { headers: auth });
+          return again.tasks.some((task: { payload: { from?: string } }) =>
+            task.payload?.from === "docs"
+          );
+        },
+        10_000,
+        "the task sent from /docs",
+      );
+      assert.ok(list.tasks.length >= 3);
+      await docs.close();
+    });
+  } finally {
+    await browser.close();
+    await warren.stop();
+    await deleteTopology(warren.prefix);
+  }
+});
