@@ -1,0 +1,116 @@
+/**
+ * GET /metrics: valid Prometheus exposition text whose counters move as tasks run, against a
+ * real Warren; the reader itself refuses what the format does not allow.
+ */
+
+import assert from "node:assert/strict";
+import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
+import { deleteTopology, postTask, startWarren, waitFor, waitForState } from "./helpers/warren.ts";
+
+Deno.test("exposition reader: refuses what the format does not allow", () => {
+  const good = '# HELP a_total A.\n# TYPE a_total counter\na_total{h="x"} 3\n';
+  assert.equal(sampleValue(parseExposition(good), "a_total", { h: "x" }), 3);
+  assert.throws(() => parseExposition("a_total{h=x} 3"), /not a sample/);
+  assert.throws(() => parseExposition("# TYPE b wrong\n"), /bad type/);
+  assert.throws(() => parseExposition("c 1\n"), /outside any declared family/);
+  assert.throws(() => parseExposition("# TYPE d gauge\nd one\n"), /not a sample/);
+});
+
+Deno.test("metrics: valid exposition text; counters move as tasks run", async () => {
+  const warren = await startWarren();
+  const scrape = async () => {
+    const response = await fetch(`${warren.url}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    return parseExposition(await response.text());
+  };
+  try {
+    const before = await scrape();
+    for (
+      const [name, type] of [
+        ["warren_tasks_enqueued_total", "counter"],
+        ["warren_tasks_started_total", "counter"],
+        ["warren_tasks_succeeded_total", "counter"],
+        ["warren_tasks_failed_total", "counter"],
+        ["warren_tasks_retried_total", "counter"],
+        ["warren_tasks_dead_total", "counter"],
+        ["warren_task_duration_seconds", "histogram"],
+        ["warren_tasks_in_flight", "gauge"],
+        ["warren_queue_messages", "gauge"],
+        ["warren_queue_consumers", "gauge"],
+        ["warren_dead_letters", "gauge"],
+        ["warren_worker_restarts_total", "counter"],
+        ["warren_workers_consuming", "gauge"],
+        ["warren_broker_connected", "gauge"],
+        ["warren_http_requests_total", "counter"],
+        ["warren_http_request_duration_seconds", "histogram"],
+      ]
+    ) {
+      assert.equal(before.get(name)?.type, type, name);
+      assert.ok(before.get(name)?.help, `${name} has help`);
+    }
+    assert.equal(sampleValue(before, "warren_broker_connected"), 1);
+    assert.equal(sampleValue(before, "warren_queue_consumers", { handler: "cpu" }), 2);
+    assert.equal(
+      sampleValue(before, "warren_tasks_enqueued_total", { handler: "echo" }),
+      undefined,
+    );
+
+    const ok = [];
+    for (let i = 0; i < 3; i++) ok.push((await postTask(warren.url, "echo", { i }))[1].id);
+    const [, failing] = await postTask(warren.url, "fail", {});
+    const [, retried] = await postTask(warren.url, "flaky", { succeedOn: 2 });
+    for (const id of ok) await waitForState(warren.url, id, "succeeded");
+    await waitForState(warren.url, failing.id, "dead");
+    await waitForState(warren.url, retried.id, "succeeded", 10_000);
+
+    const after = await waitFor(
+      async () => {
+        const families = await scrape();
+        return sampleValue(families, "warren_tasks_succeeded_total", { handler: "flaky" }) === 1
+          ? families
+          : undefined;
+      },
+      5_000,
+      "the flaky task counted",
+    );
+    const value = (name: string, handler: string) => sampleValue(after, name, { handler });
+    assert.equal(value("warren_tasks_enqueued_total", "echo"), 3);
+    assert.equal(value("warren_tasks_started_total", "echo"), 3);
+    assert.equal(value("warren_tasks_succeeded_total", "echo"), 3);
+    assert.equal(value("warren_tasks_failed_total", "fail"), 1);
+    assert.equal(value("warren_tasks_dead_total", "fail"), 1);
+    assert.equal(value("warren_tasks_started_total", "flaky"), 2);
+    assert.equal(value("warren_tasks_retried_total", "flaky"), 1);
+    assert.equal(value("warren_tasks_failed_total", "flaky"), 1);
+    assert.equal(value("warren_dead_letters", "fail"), 1);
+    assert.equal(value("warren_tasks_in_flight", "echo"), 0);
+    assert.equal(
+      sampleValue(after, "warren_task_duration_seconds_count", {
+        handler: "echo",
+        outcome: "succeeded",
+      }),
+      3,
+    );
+    const inf = sampleValue(after, "warren_task_duration_seconds_bucket", {
+      handler: "echo",
+      outcome: "succeeded",
+      le: "+Inf",
+    });
+    assert.equal(inf, 3, "the +Inf bucket holds every observation");
+    assert.ok(
+      (sampleValue(after, "warren_http_requests_total", {
+        method: "POST",
+        route: "/tasks/:handler",
+        status: "202",
+      }) ?? 0) >= 5,
+    );
+    assert.ok(
+      (sampleValue(after, "warren_http_requests_total", { route: "/metrics", status: "200" }) ??
+        0) >= 1,
+    );
+  } finally {
+    await warren.stop();
+    await deleteTopology(warren.prefix);
+  }
+});
