@@ -74,6 +74,14 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
   });
 
+  // One broker query per handler and scrape, shared by the three queue gauges.
+  let scraped: Map<string, Promise<QueueCounts | undefined>> | undefined;
+  const countsOf = (handler: string) => {
+    scraped ??= new Map();
+    let counts = scraped.get(handler);
+    if (!counts) scraped.set(handler, counts = sources.inspect(handler));
+    return counts;
+  };
   const queueGauge = (name: string, help: string, pick: (c: QueueCounts) => number) =>
     new Gauge({
       name,
@@ -83,7 +91,7 @@ export function createMetrics(sources: MetricSources): Metrics {
       async collect() {
         this.reset();
         for (const handler of sources.handlers) {
-          const counts = await sources.inspect(handler);
+          const counts = await countsOf(handler);
           if (counts) this.set({ handler }, pick(counts));
         }
       },
@@ -184,7 +192,12 @@ export function createMetrics(sources: MetricSources): Metrics {
 
     async render() {
       const registry = registers[0];
-      return { body: await registry.metrics(), contentType: registry.contentType };
+      scraped = undefined;
+      try {
+        return { body: await registry.metrics(), contentType: registry.contentType };
+      } finally {
+        scraped = undefined;
+      }
     },
   };
 }
