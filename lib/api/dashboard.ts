@@ -10,7 +10,7 @@ import type { Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { TaskRecord } from "../store/store.ts";
 import type { ApiDeps } from "./deps.ts";
-import { isoTime } from "./tasks.ts";
+import { taskFacts } from "./tasks.ts";
 
 /** Routes that answer without a token: the page and its assets (the data needs the token). */
 export const DASHBOARD_PATHS = ["/", "/dashboard/app.js", "/dashboard/style.css"];
@@ -114,16 +114,5 @@ async function stats(deps: ApiDeps) {
 
 /** A task as a list row needs it: no payload, result or history. */
 function taskSummary(task: TaskRecord) {
-  return {
-    id: task.id,
-    handler: task.handler,
-    state: task.state,
-    attempts: task.attempts,
-    replays: task.replays,
-    progress: task.progress,
-    error: task.error?.message ?? null,
-    created_at: isoTime(task.createdAt),
-    started_at: isoTime(task.startedAt),
-    finished_at: isoTime(task.finishedAt),
-  };
+  return { ...taskFacts(task), error: task.error?.message ?? null };
 }

@@ -74,15 +74,14 @@ async function guard(action: () => Promise<Response>): Promise<Response> {
 }
 
 function letterJson(letter: DeadLetter) {
-  const time = isoTime;
   return {
     id: letter.id,
     payload: letter.payload,
     error: letter.error,
     attempts: letter.attempts,
     replays: letter.replay,
-    created_at: time(letter.createdAt),
-    failed_at: time(letter.failedAt),
+    created_at: isoTime(letter.createdAt),
+    failed_at: isoTime(letter.failedAt),
     links: { task: `/tasks/${letter.id}` },
   };
 }

@@ -212,23 +212,29 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** The JSON form of a task, as every route returns it. */
-export function taskJson(task: TaskRecord) {
-  const time = isoTime;
+/** The facts of a task every view of it shows. */
+export function taskFacts(task: TaskRecord) {
   return {
     id: task.id,
     handler: task.handler,
     state: task.state,
     attempts: task.attempts,
     replays: task.replays,
+    progress: task.progress,
+    created_at: isoTime(task.createdAt),
+    started_at: isoTime(task.startedAt),
+    finished_at: isoTime(task.finishedAt),
+    run_at: isoTime(task.runAt),
+  };
+}
+
+/** The JSON form of a task, as every route returns it. */
+export function taskJson(task: TaskRecord) {
+  return {
+    ...taskFacts(task),
     payload: task.payload,
     result: task.result,
     error: task.error,
-    progress: task.progress,
-    created_at: time(task.createdAt),
-    started_at: time(task.startedAt),
-    finished_at: time(task.finishedAt),
-    run_at: time(task.runAt),
     history: task.history.map((step) => ({
       state: step.state,
       attempt: step.attempt,
