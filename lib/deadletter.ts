@@ -128,7 +128,10 @@ export async function peekDeadLetters(
       taken.push(message);
     }
   } finally {
-    if (taken.length > 0) ch.nack(taken[taken.length - 1], true, true);
+    if (taken.length > 0) {
+      ch.nack(taken[taken.length - 1], true, true);
+      await settled(ch, queue, total);
+    }
   }
   return { total, letters: taken.map((m) => readDeadLetter(handler, m)) };
 }
@@ -186,6 +189,7 @@ export async function replayDeadLetters(
     }
   } finally {
     for (const message of skipped) ch.nack(message, false, true);
+    if (skipped.length > 0) await settled(ch, queue, skipped.length);
   }
   return { ids };
 }
@@ -204,6 +208,17 @@ async function getNext(ch: Channel, queue: string): Promise<GetMessage | false> 
     const message = await ch.get(queue, { noAck: false });
     if (message || Date.now() > deadline) return message;
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Waits (briefly) until a queue counts at least `ready` messages again: a quorum queue takes back
+ * nacked messages asynchronously, and the next operation must see them.
+ */
+async function settled(ch: Channel, queue: string, ready: number): Promise<void> {
+  const deadline = Date.now() + RETURN_PATIENCE_MS;
+  while (Date.now() < deadline && (await ch.checkQueue(queue)).messageCount < ready) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
