@@ -7,7 +7,7 @@
 
 import type { Channel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "./amqp/connection.ts";
-import { declareAll, declareTaskQueue, topology } from "./amqp/topology.ts";
+import { countQueues, declareAll, topology } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
 import {
   type ApiDeps,
@@ -147,13 +147,7 @@ export async function startWarren(
     const session = link?.session();
     if (!session) return undefined;
     try {
-      const reply = await declareTaskQueue(session.ch, names, handler);
-      const dead = await session.ch.checkQueue(names.deadQueue(handler));
-      return {
-        messages: reply.messageCount,
-        consumers: reply.consumerCount,
-        dead: dead.messageCount,
-      };
+      return await countQueues(session.ch, names, handler);
     } catch {
       return undefined;
     }

@@ -31,6 +31,9 @@
 
 import type { Channel, Replies } from "amqplib";
 
+/** How task and dead-letter queues are declared: durable, replicated on a cluster. */
+const QUORUM = { durable: true, arguments: { "x-queue-type": "quorum" } };
+
 /** Levels of the delay cascade: delays up to 2^22 - 1 s (about 48 days). */
 export const DELAY_LEVELS = 22;
 /** The longest delay the cascade can hold, in seconds. */
@@ -144,16 +147,27 @@ export async function declareTaskQueue(
   handler: string,
 ): Promise<Replies.AssertQueue> {
   const queue = names.taskQueue(handler);
-  const reply = await ch.assertQueue(queue, {
-    durable: true,
-    arguments: { "x-queue-type": "quorum" },
-  });
+  const reply = await ch.assertQueue(queue, QUORUM);
   await ch.bindQueue(queue, names.tasksExchange, handler);
   await ch.bindQueue(queue, names.delayedExchange, `#.${handler}`);
   const dead = names.deadQueue(handler);
-  await ch.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } });
+  await ch.assertQueue(dead, QUORUM);
   await ch.bindQueue(dead, names.deadExchange, handler);
   return reply;
+}
+
+/**
+ * The counts of a handler's task and dead-letter queues. It declares rather than checks them: a
+ * check of a missing queue would close the channel, a declaration just brings it back.
+ */
+export async function countQueues(
+  ch: Channel,
+  names: Topology,
+  handler: string,
+): Promise<{ messages: number; consumers: number; dead: number }> {
+  const task = await ch.assertQueue(names.taskQueue(handler), QUORUM);
+  const dead = await ch.assertQueue(names.deadQueue(handler), QUORUM);
+  return { messages: task.messageCount, consumers: task.consumerCount, dead: dead.messageCount };
 }
 
 /** Declares everything a process running `handlers` needs. */
