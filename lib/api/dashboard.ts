@@ -46,6 +46,15 @@ export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
   app.get("/dashboard/app.js", serve("app.js"));
   app.get("/dashboard/style.css", serve("style.css"));
 
+  // Every open dashboard shares one reading of the broker per second.
+  let cached: { at: number; stats: Promise<unknown> } | undefined;
+  const currentStats = () => {
+    if (!cached || Date.now() - cached.at > 1_000) {
+      cached = { at: Date.now(), stats: stats(deps) };
+    }
+    return cached.stats;
+  };
+
   app.get("/stream", (c) =>
     streamSSE(c, async (stream: SSEStreamingApi) => {
       const changed = new Map<string, TaskRecord>();
@@ -63,7 +72,7 @@ export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
       const forget = deps.feed.onClose(stop);
       stream.onAbort(stop);
       try {
-        await stream.writeSSE({ event: "stats", data: JSON.stringify(await stats(deps)) });
+        await stream.writeSSE({ event: "stats", data: JSON.stringify(await currentStats()) });
         for (let tick = 1; open; tick++) {
           await stream.sleep(TASKS_EVERY_MS);
           if (changed.size > 0) {
@@ -72,7 +81,7 @@ export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
             await stream.writeSSE({ event: "tasks", data: JSON.stringify(tasks) });
           }
           if (tick % STATS_EVERY === 0) {
-            await stream.writeSSE({ event: "stats", data: JSON.stringify(await stats(deps)) });
+            await stream.writeSSE({ event: "stats", data: JSON.stringify(await currentStats()) });
           }
         }
       } finally {
