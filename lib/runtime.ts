@@ -157,6 +157,7 @@ export async function startWarren(
     const reasons: string[] = [];
     if (stopping) reasons.push("shutting down");
     if (link && !link.session()) reasons.push("not connected to the broker");
+    if (link?.blocked()) reasons.push("the broker is blocking publishers (memory or disk alarm)");
     if (supervisor) {
       for (const status of supervisor.status()) {
         if (status.crashLooping) {

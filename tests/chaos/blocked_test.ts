@@ -51,6 +51,9 @@ Deno.test("blocked: a memory alarm makes POST answer 503; clearing it resumes", 
     const [again, refused] = await postTask(warren.url, "echo", { during: "alarm" });
     assert.equal(again, 503);
     assert.match(refused.detail, /the broker is blocking publishers .*; nothing was enqueued/);
+    const [ready, notReady] = await getJson(`${warren.url}/readyz`);
+    assert.equal(ready, 503);
+    assert.match(notReady.detail, /the broker is blocking publishers/);
   } finally {
     rabbitmqctl("set_vm_memory_high_watermark", /^[\d.]+$/.test(watermark) ? watermark : "0.4");
   }
