@@ -69,6 +69,15 @@ export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
       calculateDelay: (attempt: number) => min + Math.random() * Math.min(max, min * 2 ** attempt),
       setup: async (model: ChannelModel) => {
         coalesceWrites(model);
+        // amqplib's recovery stops listening to a connection's "error" once it sees the
+        // connection closing, yet the connection can still report one after that (a heartbeat
+        // timeout while the close handshake waits): with no listener, Node's emitter would
+        // throw it, uncaught, and end the worker. The link reconnects either way.
+        model.on(
+          "error",
+          (error: Error) =>
+            options.log.debug("error on a closing connection: {error}", { error: error.message }),
+        );
         model.on("blocked", (reason: string) => {
           blocked = true;
           options.log.warn("broker blocked publishing: {reason}", { reason });
