@@ -49,19 +49,6 @@ Deno.test("acks: deliveries behind an unfinished one are acked one by one at onc
   assert.deepEqual(calls, ["ack 2", "ack 3", "ack 1 multiple"]);
 });
 
-Deno.test("acks: a requeued delivery is nacked at once and never acked", () => {
-  const { ch, calls } = recorder();
-  const acks = createAcks(ch);
-  const d = [1, 2, 3].map(delivery);
-  d.forEach(acks.track);
-  acks.requeue(d[0]);
-  assert.deepEqual(calls, ["nack 1"]);
-  acks.ack(d[1]);
-  acks.ack(d[2]);
-  acks.flush();
-  assert.deepEqual(calls, ["nack 1", "ack 3 multiple"]);
-});
-
 Deno.test("acks: a closed channel is left alone", () => {
   const ch = {
     ack: () => {

@@ -17,8 +17,6 @@ export interface Acks {
   track(delivery: Message): void;
   /** Acks a delivery with the next flush. */
   ack(delivery: Message): void;
-  /** Gives a delivery back to its queue at once. */
-  requeue(delivery: Message): void;
   /** Sends the acks that are waiting (before the channel closes). */
   flush(): void;
 }
@@ -62,10 +60,6 @@ export function createAcks(ch: Channel): Acks {
     ack(delivery) {
       finished.add(delivery.fields.deliveryTag);
       schedule();
-    },
-    requeue(delivery) {
-      unacked.delete(delivery.fields.deliveryTag);
-      settle(() => ch.nack(delivery, false, true));
     },
     flush,
   };
