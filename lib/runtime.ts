@@ -153,6 +153,9 @@ export async function startWarren(
     }
   };
 
+  const workers = () => supervisor?.status();
+  const connected = () => link?.session() !== undefined;
+
   const notReady = async (): Promise<string[]> => {
     const reasons: string[] = [];
     if (stopping) reasons.push("shutting down");
@@ -209,14 +212,9 @@ export async function startWarren(
     dead: deadLetters(writer),
     inspect,
     notReady,
-    workers: () => supervisor?.status(),
-    connected: () => link?.session() !== undefined,
-    metrics: createMetrics({
-      handlers: handlers.map((h) => h.name),
-      inspect,
-      workers: () => supervisor?.status(),
-      connected: () => link?.session() !== undefined,
-    }),
+    workers,
+    connected,
+    metrics: createMetrics({ handlers: handlers.map((h) => h.name), inspect, workers, connected }),
     rates: createRates(),
   };
   if (deps) {

@@ -10,6 +10,7 @@ import type { Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { TaskRecord } from "../store/store.ts";
 import type { ApiDeps } from "./deps.ts";
+import { workersJson } from "./system.ts";
 import { taskFacts } from "./tasks.ts";
 
 /** Routes that answer without a token: the page and its assets (the data needs the token). */
@@ -101,15 +102,7 @@ async function stats(deps: ApiDeps) {
     return {
       name: h.name,
       queue: counts ?? null,
-      workers: mine
-        ? {
-          configured: mine.workers,
-          consuming: mine.consuming,
-          restarts: mine.restarts,
-          crash_looping: mine.crashLooping,
-          last_error: mine.lastError ?? null,
-        }
-        : null,
+      workers: mine ? workersJson(mine) : null,
       per_minute: perMinute[h.name] ?? { succeeded: 0, failed: 0 },
     };
   }));

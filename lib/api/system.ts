@@ -6,6 +6,7 @@
  */
 
 import type { Hono } from "hono";
+import type { WorkerStatus } from "../worker/supervisor.ts";
 import type { ApiDeps } from "./deps.ts";
 import { problem } from "./problem.ts";
 
@@ -52,17 +53,20 @@ export function handlerRoutes(app: Hono, deps: ApiDeps): void {
           consumers: counts?.consumers ?? null,
           dead: counts?.dead ?? null,
         },
-        workers: mine
-          ? {
-            running: mine.workers,
-            consuming: mine.consuming,
-            restarts: mine.restarts,
-            crash_looping: mine.crashLooping,
-            last_error: mine.lastError ?? null,
-          }
-          : null,
+        workers: mine ? workersJson(mine) : null,
       };
     }));
     return c.json({ handlers });
   });
+}
+
+/** A handler's workers in this process, as /handlers and the dashboard show them. */
+export function workersJson(status: WorkerStatus) {
+  return {
+    running: status.workers,
+    consuming: status.consuming,
+    restarts: status.restarts,
+    crash_looping: status.crashLooping,
+    last_error: status.lastError ?? null,
+  };
 }

@@ -86,7 +86,7 @@ function renderStats(stats) {
     const tr = document.createElement("tr");
     tr.dataset.handler = h.name;
     const workers = h.workers
-      ? `${h.workers.consuming}/${h.workers.configured}` +
+      ? `${h.workers.consuming}/${h.workers.running}` +
         (h.workers.restarts ? ` (${h.workers.restarts} restarts)` : "")
       : "elsewhere";
     tr.append(
