@@ -155,11 +155,13 @@ export async function replayDeadLetters(
   options: { id?: string; timeoutMs: number; onReplayed(letter: DeadLetter): Promise<void> },
 ): Promise<Replayed> {
   const queue = names.deadQueue(handler);
+  const { messageCount: known } = await ch.checkQueue(queue);
   const skipped: GetMessage[] = [];
   const ids: string[] = [];
   try {
-    while (true) {
-      const message = await getNext(ch, queue);
+    for (let fetched = 0;; fetched++) {
+      // Past the letters counted at the start, an empty queue is simply empty.
+      const message = await getNext(ch, queue, fetched < known);
       if (!message) break;
       const letter = readDeadLetter(handler, message);
       // A letter seen twice died again after this very replay: the queue has gone round.
@@ -198,12 +200,16 @@ export async function replayDeadLetters(
 const RETURN_PATIENCE_MS = 1_000;
 
 /**
- * Fetches the next message of a queue the caller knows holds more: letters given back by an
- * earlier list come back to a quorum queue asynchronously, so an empty answer is tried again
- * for a moment before it counts.
+ * Fetches the next message of a queue: letters given back by an earlier list come back to a
+ * quorum queue asynchronously, so while the caller knows the queue holds more (`patient`), an
+ * empty answer is tried again for a moment before it counts.
  */
-async function getNext(ch: Channel, queue: string): Promise<GetMessage | false> {
-  const deadline = Date.now() + RETURN_PATIENCE_MS;
+async function getNext(
+  ch: Channel,
+  queue: string,
+  patient = true,
+): Promise<GetMessage | false> {
+  const deadline = Date.now() + (patient ? RETURN_PATIENCE_MS : 0);
   while (true) {
     const message = await ch.get(queue, { noAck: false });
     if (message || Date.now() > deadline) return message;
