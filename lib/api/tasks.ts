@@ -18,7 +18,7 @@ import { problem, unavailable } from "./problem.ts";
 import { parseDuration } from "../duration.ts";
 
 /** The longest delay a POST may ask for. */
-export const MAX_DELAY_SECONDS = 30 * 86_400;
+const MAX_POST_DELAY_SECONDS = 30 * 86_400;
 
 const KEEPALIVE_MS = 15_000;
 
@@ -276,7 +276,7 @@ function unknownTask(id: string): Response {
 function parseDelay(text: string | undefined): number | string {
   if (text === undefined || text === "") return 0;
   const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseDuration(text);
-  if (ms === undefined || ms > MAX_DELAY_SECONDS * 1000) {
+  if (ms === undefined || ms > MAX_POST_DELAY_SECONDS * 1000) {
     return `delay must be seconds (90) or a duration (90s, 2h, 7d) of at most 30 days ` +
       `(got "${text}")`;
   }
