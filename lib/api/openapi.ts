@@ -18,6 +18,12 @@ const jsonResponse = (description: string, ref: string) => ({
   description,
   content: { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } },
 });
+const limitParam = {
+  name: "limit",
+  in: "query",
+  description: "Most items returned.",
+  schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
+};
 const nameParam = {
   name: "name",
   in: "path",
@@ -87,11 +93,7 @@ export function openApiDocument(
       parameters: [
         { name: "handler", in: "query", schema: { type: "string" } },
         { name: "state", in: "query", schema: { type: "string", enum: TASK_STATES } },
-        {
-          name: "limit",
-          in: "query",
-          schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-        },
+        limitParam,
       ],
       responses: {
         200: {
@@ -146,11 +148,7 @@ export function openApiDocument(
       tags: ["dead letters"],
       operationId: "list_dead",
       summary: "A handler's dead tasks with error, stack, attempts and times",
-      parameters: [nameParam, {
-        name: "limit",
-        in: "query",
-        schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-      }],
+      parameters: [nameParam, limitParam],
       responses: {
         200: {
           description: "The dead letters and how many there are.",
