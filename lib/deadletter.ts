@@ -5,8 +5,8 @@
  *
  * | header | value |
  * |---|---|
- * | `x-warren-error` | the last error's message |
- * | `x-warren-error-name` | its name, e.g. `TypeError` |
+ * | `x-warren-error` | the last error's message (at most 4 KB) |
+ * | `x-warren-error-name` | its name, e.g. `TypeError` (at most 256 bytes) |
  * | `x-warren-error-stack` | its stack (at most 4 KB) |
  * | `x-warren-attempts` | attempts made |
  * | `x-warren-failed-at` | when the last attempt failed, ms since the epoch |
@@ -20,13 +20,13 @@ import type { Topology } from "./amqp/topology.ts";
 import { publishConfirmed } from "./amqp/publish.ts";
 import { CREATED_AT_HEADER, REPLAY_HEADER, sendTask } from "./enqueue.ts";
 import type { TaskError } from "./events.ts";
+import { bound, ERROR_NAME_MAX_BYTES, ERROR_TEXT_MAX_BYTES } from "./task_error.ts";
 
 const ERROR_HEADER = "x-warren-error";
 const ERROR_NAME_HEADER = "x-warren-error-name";
 const ERROR_STACK_HEADER = "x-warren-error-stack";
 const ATTEMPTS_HEADER = "x-warren-attempts";
 const FAILED_AT_HEADER = "x-warren-failed-at";
-const STACK_MAX = 4096;
 
 /** A task in a dead-letter queue. */
 export interface DeadLetter {
@@ -60,13 +60,16 @@ export function publishDeadLetter(
   death: Death,
   timeoutMs: number,
 ): Promise<void> {
+  // Each text is bounded (about 8.5 KB in all), far below amqplib's 64 KB for a header table.
   const headers: Record<string, unknown> = {
-    [ERROR_HEADER]: death.error.message,
+    [ERROR_HEADER]: bound(death.error.message, ERROR_TEXT_MAX_BYTES),
     [ATTEMPTS_HEADER]: death.attempts,
     [FAILED_AT_HEADER]: Date.now(),
   };
-  if (death.error.name) headers[ERROR_NAME_HEADER] = death.error.name;
-  if (death.error.stack) headers[ERROR_STACK_HEADER] = death.error.stack.slice(0, STACK_MAX);
+  if (death.error.name) headers[ERROR_NAME_HEADER] = bound(death.error.name, ERROR_NAME_MAX_BYTES);
+  if (death.error.stack) {
+    headers[ERROR_STACK_HEADER] = bound(death.error.stack, ERROR_TEXT_MAX_BYTES);
+  }
   if (death.createdAt !== undefined) headers[CREATED_AT_HEADER] = death.createdAt;
   if (death.replay > 0) headers[REPLAY_HEADER] = death.replay;
   return publishConfirmed(ch, names.deadExchange, death.handler, death.body, {

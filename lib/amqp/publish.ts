@@ -13,6 +13,14 @@ import { Buffer } from "node:buffer";
 /** Why a publish did not get the broker's confirm. */
 export class PublishError extends Error {
   override name = "PublishError";
+  /**
+   * @param permanent Whether trying again cannot help: the message itself cannot be encoded
+   * (a header table over amqplib's 64 KB buffer, a value of no AMQP type), as opposed to a
+   * broker or network that may answer later.
+   */
+  constructor(message: string, readonly permanent = false) {
+    super(message);
+  }
 }
 
 const congested = new WeakMap<ConfirmChannel, Promise<void>>();
@@ -68,7 +76,10 @@ export function publishConfirmed(
           );
         }
       } catch (error) {
-        finish(new PublishError(`cannot publish: ${(error as Error).message}`));
+        // amqplib throws RangeError or TypeError for a message it cannot encode, and
+        // IllegalOperationError for a channel that closed meanwhile.
+        const permanent = error instanceof RangeError || error instanceof TypeError;
+        finish(new PublishError(`cannot publish: ${(error as Error).message}`, permanent));
       }
     };
     const wait = congested.get(ch);

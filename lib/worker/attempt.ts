@@ -7,6 +7,7 @@
 
 import type { TaskError } from "../events.ts";
 import { isPermanent } from "../handler.ts";
+import { describeError } from "../task_error.ts";
 
 /** How an attempt ended. */
 export type AttemptResult =
@@ -41,14 +42,6 @@ export async function attempt(
 export function toJson(value: unknown): unknown {
   if (value === undefined) return null;
   return JSON.parse(JSON.stringify(value));
-}
-
-/** An error as a task records it. */
-export function describeError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack };
-  }
-  return { message: String(error) };
 }
 
 function aborted(signal: AbortSignal): Promise<never> {

@@ -11,6 +11,7 @@
 import { newTaskId } from "../id.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
+import { PublishError } from "../amqp/publish.ts";
 import { declareAll, topology } from "../amqp/topology.ts";
 import { publishTask, sendTask } from "../enqueue.ts";
 import { publishDeadLetter } from "../deadletter.ts";
@@ -156,8 +157,9 @@ async function start(message: StartMessage): Promise<void> {
 
   /**
    * Runs `action` on the live session until it succeeds, across reconnects: an outcome, once
-   * reached, is recorded even if the connection that delivered the task is gone. Rejects only
-   * when the worker stops first (the broker then redelivers the task).
+   * reached, is recorded even if the connection that delivered the task is gone. Rejects when
+   * the worker stops first (the broker then redelivers the task), and at once with a
+   * {@linkcode PublishError} that no retry can mend (a message that cannot be encoded).
    */
   async function persist(what: string, l: Logger, action: (s: Session) => Promise<void>) {
     for (let tries = 0;; tries++) {
@@ -166,6 +168,7 @@ async function start(message: StartMessage): Promise<void> {
         try {
           return await action(session);
         } catch (error) {
+          if (error instanceof PublishError && error.permanent) throw error;
           if (tries === 0) {
             l.warn("cannot {what} yet: {error}", { what, error: errorMessage(error) });
           }
@@ -295,7 +298,7 @@ async function start(message: StartMessage): Promise<void> {
     const next = afterFailure(attempt, permanent, config);
     if (next.retry) {
       const { delaySeconds } = next;
-      await persist(
+      const scheduled = await persist(
         "schedule the retry",
         task.log,
         (s) =>
@@ -304,34 +307,52 @@ async function start(message: StartMessage): Promise<void> {
             attempt: attempt + 1,
             replay: task.replay,
           }),
-      );
-      await persist("record the retry", task.log, () =>
-        outbox.add({
-          ...base,
-          type: "retrying",
-          at: Date.now(),
-          error,
-          runAt: Date.now() + delaySeconds * 1000,
-        }));
-    } else {
-      task.log.error("dead after {attempts} attempt(s): {error}", {
-        attempts: attempt,
-        error: error.message,
-      });
-      await persist("dead-letter the task", task.log, (s) =>
-        publishDeadLetter(s.pub, names, {
-          ...message,
-          error,
-          attempts: attempt,
-          replay: task.replay,
-        }, CONFIRM_MS));
-      await persist(
-        "record the death",
-        task.log,
-        () => outbox.add({ ...base, type: "dead", at: Date.now(), error }),
-      );
+      ).then(() => true, unlessUnsendable(task.log, "retry"));
+      if (scheduled) {
+        await persist("record the retry", task.log, () =>
+          outbox.add({
+            ...base,
+            type: "retrying",
+            at: Date.now(),
+            error,
+            runAt: Date.now() + delaySeconds * 1000,
+          }));
+        return done(task);
+      }
     }
+    task.log.error("dead after {attempts} attempt(s): {error}", {
+      attempts: attempt,
+      error: error.message,
+    });
+    await persist("dead-letter the task", task.log, (s) =>
+      publishDeadLetter(s.pub, names, {
+        ...message,
+        error,
+        attempts: attempt,
+        replay: task.replay,
+      }, CONFIRM_MS)).catch(unlessUnsendable(task.log, "dead letter"));
+    await persist(
+      "record the death",
+      task.log,
+      () => outbox.add({ ...base, type: "dead", at: Date.now(), error }),
+    );
     done(task);
+  }
+
+  /**
+   * For a publish that failed for good: logs it and resolves `false`, so the task goes on to its
+   * next step (a retry that cannot be sent dies; a death without its letter is still recorded).
+   * Anything else (the worker stopping) rejects as before.
+   */
+  function unlessUnsendable(l: Logger, what: string) {
+    return (error: unknown): false => {
+      if (!(error instanceof PublishError && error.permanent)) throw error;
+      l.error("cannot send the {what} of this task, ever: {error}", {
+        what,
+        error: errorMessage(error),
+      });
+      return false;
+    };
   }
 
   /** Acks the delivery (dropped if its channel died) and tells the ledger the attempt is settled. */
