@@ -50,6 +50,11 @@ export interface TaskEvent {
   at: number;
   /** When the task was enqueued (ms since the epoch), when known. */
   createdAt?: number;
+  /**
+   * For an attempt's outcome (`retrying`, `succeeded`, `dead`): when its handler started, so the
+   * store has the attempt's start even if its transient `running` event was lost.
+   */
+  startedAt?: number;
   payload?: unknown;
   result?: unknown;
   error?: TaskError;

@@ -103,7 +103,13 @@ export async function startWarren(
     : undefined;
 
   const supervisor: Supervisor | undefined = runsWorkers
-    ? startSupervisor({ handlers, amqpUrl: config.amqpUrl, prefix: config.prefix, log: logOptions })
+    ? startSupervisor({
+      handlers,
+      amqpUrl: config.amqpUrl,
+      prefix: config.prefix,
+      maxBodyBytes: config.maxBodyBytes,
+      log: logOptions,
+    })
     : undefined;
 
   let pending = 0;

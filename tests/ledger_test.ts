@@ -1,23 +1,39 @@
 /**
- * The ledger of runs: what a redelivered copy of an attempt learns about the delivery before it.
+ * The ledger of runs: what a copy of an attempt learns about the delivery before it.
  */
 
 import assert from "node:assert/strict";
+import type { TaskEvent } from "../lib/events.ts";
 import { createLedger, runKey } from "../lib/worker/ledger.ts";
+
+const later = () => new Promise((resolve) => setTimeout(resolve, 10));
 
 Deno.test("ledger: a copy of a running attempt waits for it to settle", async () => {
   const ledger = createLedger();
   const key = runKey("t", 0, 1);
   ledger.begin(key, 1);
   let answered = false;
-  const verdict = ledger.claim(key).then((v) => (answered = true, v));
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  const verdict = ledger.claim(key, 2).then((v) => (answered = true, v));
+  await later();
   assert.equal(answered, false, "waits while the first delivery runs");
   ledger.settle(key);
   assert.deepEqual(await verdict, { kind: "settled" });
-  assert.deepEqual(await ledger.claim(key), { kind: "settled" }, "remembered after");
-  assert.deepEqual(await ledger.claim(runKey("t", 0, 2)), { kind: "free" }, "the next attempt");
-  assert.deepEqual(await ledger.claim(runKey("t", 1, 1)), { kind: "free" }, "a replay");
+  assert.deepEqual(await ledger.claim(key, 3), { kind: "settled" }, "remembered after");
+  assert.deepEqual(await ledger.claim(runKey("t", 0, 2), 3), { kind: "free" }, "the next attempt");
+  assert.deepEqual(await ledger.claim(runKey("t", 1, 1), 3), { kind: "free" }, "a replay");
+});
+
+Deno.test("ledger: a claim holds the attempt, so a second copy waits for the first", async () => {
+  const ledger = createLedger();
+  const key = runKey("retry", 0, 2);
+  assert.deepEqual(await ledger.claim(key, 1), { kind: "free" }, "the first copy runs");
+  let answered = false;
+  const second = ledger.claim(key, 2).then((v) => (answered = true, v));
+  await later();
+  assert.equal(answered, false);
+  assert.deepEqual(ledger.running(1), [key]);
+  ledger.settle(key);
+  assert.deepEqual(await second, { kind: "settled" }, "the second copy is only acked");
 });
 
 Deno.test("ledger: a worker's death crashes the attempts it names, frees the rest", async () => {
@@ -26,14 +42,28 @@ Deno.test("ledger: a worker's death crashes the attempts it names, frees the res
   ledger.begin(a, 1);
   ledger.begin(b, 1);
   ledger.begin(c, 2);
-  const waiting = ledger.claim(a);
+  const waiting = ledger.claim(a, 3);
   assert.deepEqual(ledger.running(1).sort(), [a, b]);
   ledger.died(1, (key) => key === a ? "timed out" : undefined);
   assert.deepEqual(await waiting, { kind: "crashed", reason: "timed out" });
-  assert.deepEqual(await ledger.claim(a), { kind: "crashed", reason: "timed out" });
-  assert.deepEqual(await ledger.claim(b), { kind: "free" }, "an innocent bystander runs again");
+  assert.deepEqual(ledger.running(3), [a], "the waiting copy holds it now");
+  assert.deepEqual(await ledger.claim(b, 4), { kind: "free" }, "an innocent bystander runs again");
   assert.deepEqual(ledger.running(1), []);
   assert.deepEqual(ledger.running(2), [c], "other workers are untouched");
   ledger.settle(a);
-  assert.deepEqual(await ledger.claim(a), { kind: "settled" }, "settling clears the crash note");
+  assert.deepEqual(await ledger.claim(a, 5), { kind: "settled" }, "settling clears the crash note");
+});
+
+Deno.test("ledger: a decided outcome outlives its worker; the copy records it, never reruns", async () => {
+  const ledger = createLedger();
+  const key = runKey("d", 0, 1);
+  const retrying: TaskEvent = { type: "retrying", id: "d", handler: "h", attempt: 1, at: 1 };
+  ledger.begin(key, 1);
+  ledger.decide(key, retrying);
+  const copy = ledger.claim(key, 2);
+  ledger.died(1, () => "its worker was terminated");
+  assert.deepEqual(await copy, { kind: "decided", event: retrying });
+  assert.deepEqual(ledger.running(2), [key]);
+  ledger.settle(key);
+  assert.deepEqual(await ledger.claim(key, 3), { kind: "settled" });
 });

@@ -49,6 +49,7 @@ Deno.test("merge: events in order build the record", () => {
       { state: "running", attempt: 1, at: 2000 },
       { state: "succeeded", attempt: 1, at: 3000 },
     ],
+    version: 4,
   });
 });
 
@@ -130,7 +131,9 @@ Deno.test("sqlite store: a queued event for a task a worker reported first folds
   store = await openSqliteStore(path); // nothing in memory: the queued insert meets the row
   try {
     const changes = await store.apply([queued]);
-    assert.deepEqual(changes, [], "filling in facts is no visible change");
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0].type, undefined, "filling in facts is no visible change");
+    assert.deepEqual(changes[0].steps, [{ state: "queued", attempt: 0, at: 1000 }], "but a step");
     const task = await store.get(id);
     assert.equal(task?.state, "running");
     assert.deepEqual(task?.payload, { a: 1 });
@@ -182,4 +185,53 @@ Deno.test("merge: retrying carries the error and when the next attempt runs", ()
   assert.equal(next.attempts, 2);
   assert.equal(next.runAt, null);
   assert.equal(mergeEvent(next, retrying), undefined, "a late retrying of attempt 1 is history");
+});
+
+Deno.test("merge: a later attempt's events never reopen a task that ended", () => {
+  const done = fold([queued, running, succeeded]);
+  for (const late of [{ ...running, attempt: 2, at: 4000 }, { ...running, replay: 0, at: 5000 }]) {
+    assert.equal(mergeEvent(done, late), undefined, `running ${late.attempt}`);
+  }
+  const dead: TaskEvent = {
+    ...succeeded,
+    type: "dead",
+    attempt: 2,
+    at: 6000,
+    error: { message: "x" },
+  };
+  assert.equal(mergeEvent(done, dead), undefined, "a later dead");
+  const died = fold([queued, running, { ...succeeded, type: "dead", error: { message: "x" } }]);
+  const rerun = mergeEvent(died, { ...running, attempt: 2, at: 7000 });
+  assert.equal(rerun, undefined, "a dead task stays dead until it is replayed");
+  assert.equal(fold([queued, running, succeeded, { ...running, attempt: 2 }]).state, "succeeded");
+});
+
+Deno.test("merge: progress from an earlier attempt is ignored once a later one runs", () => {
+  const retrying: TaskEvent = { ...running, type: "retrying", at: 2200, error: { message: "x" } };
+  const second = fold([queued, running, retrying, { ...running, attempt: 2, at: 3000 }]);
+  assert.equal(mergeEvent(second, { ...progress, attempt: 1, at: 3100 }), undefined);
+  const own = mergeEvent(second, { ...progress, attempt: 2, at: 3200 })!;
+  assert.equal(own.record.progress, 0.5);
+});
+
+Deno.test("merge: an outcome fills in its attempt's lost running step and start", () => {
+  const outcome = { ...succeeded, startedAt: 2000 };
+  const merged = mergeEvent(fold([queued]), outcome)!;
+  assert.equal(merged.record.startedAt, 2000);
+  assert.deepEqual(merged.steps.map((s) => `${s.state}:${s.attempt}@${s.at}`), [
+    "running:1@2000",
+    "succeeded:1@3000",
+  ]);
+  assert.deepEqual(merged.record.history.map((h) => h.state), ["queued", "running", "succeeded"]);
+  const retried = mergeEvent(merged.record, { ...running, at: 2000 });
+  assert.equal(retried, undefined, "the running event arriving late adds nothing more");
+});
+
+Deno.test("merge: a task another AMQP client published gets its queued step", () => {
+  const foreign: TaskEvent = { ...running, createdAt: 500 };
+  const merged = mergeEvent(undefined, foreign)!;
+  assert.deepEqual(merged.steps.map((s) => s.state), ["queued", "running"]);
+  assert.equal(merged.record.createdAt, 500);
+  const again = mergeEvent(merged.record, { ...succeeded, createdAt: 500, startedAt: 2000 })!;
+  assert.deepEqual(again.steps.map((s) => s.state), ["succeeded"], "each step once");
 });

@@ -64,7 +64,7 @@ Deno.test("wire: a message from another AMQP client runs its handler", async (t)
       ch.sendToQueue(queue, Buffer.from("{oops"), { messageId: id, persistent: true });
       await ch.waitForConfirms();
       const task = await waitForState(warren.url, id, "dead");
-      assert.match(task.error.message, /payload is not JSON/);
+      assert.match(task.error.message, /payload is not valid JSON/);
       const [, handlers] = await getJson(`${warren.url}/handlers`);
       const echo = handlers.handlers.find((h: { name: string }) => h.name === "echo");
       assert.equal(echo.queue.messages, 0);

@@ -9,7 +9,9 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { TaskState } from "../events.ts";
 import type { TaskChange } from "../store/store.ts";
+import type { HistoryEntry } from "../store/task.ts";
 import type { QueueCounts } from "./deps.ts";
 import type { WorkerStatus } from "../worker/supervisor.ts";
 
@@ -48,12 +50,14 @@ export function createMetrics(sources: MetricSources): Metrics {
   const registers = [new Registry()];
   const byHandler = (name: string, help: string) =>
     new Counter({ name, help, labelNames: ["handler"], registers });
-  const enqueued = byHandler("warren_tasks_enqueued_total", "Tasks enqueued (replays included).");
-  const started = byHandler("warren_tasks_started_total", "Attempts started.");
-  const succeeded = byHandler("warren_tasks_succeeded_total", "Tasks that succeeded.");
-  const failed = byHandler("warren_tasks_failed_total", "Attempts that failed.");
-  const retried = byHandler("warren_tasks_retried_total", "Failed attempts scheduled to retry.");
-  const dead = byHandler("warren_tasks_dead_total", "Tasks moved to the dead letters.");
+  const counters: Record<CounterName, Counter> = {
+    enqueued: byHandler("warren_tasks_enqueued_total", "Tasks enqueued (replays included)."),
+    started: byHandler("warren_tasks_started_total", "Attempts started."),
+    succeeded: byHandler("warren_tasks_succeeded_total", "Tasks that succeeded."),
+    failed: byHandler("warren_tasks_failed_total", "Attempts that failed."),
+    retried: byHandler("warren_tasks_retried_total", "Failed attempts scheduled to retry."),
+    dead: byHandler("warren_tasks_dead_total", "Tasks moved to the dead letters."),
+  };
   const duration = new Histogram({
     name: "warren_task_duration_seconds",
     help: "Time from an attempt's start to its outcome.",
@@ -151,29 +155,18 @@ export function createMetrics(sources: MetricSources): Metrics {
 
   return {
     observe(changes) {
-      for (const { type, task } of changes) {
+      for (const { task, steps } of changes) {
         const labels = { handler: task.handler };
-        switch (type) {
-          case "queued":
-            enqueued.inc(labels);
-            break;
-          case "running":
-            started.inc(labels);
-            running.set(task.id, task.handler);
-            if (running.size > IN_FLIGHT_MAX) running.delete(running.keys().next().value!);
-            break;
-          case "retrying":
-          case "succeeded":
-          case "dead": {
-            running.delete(task.id);
-            if (type === "succeeded") succeeded.inc(labels);
-            else failed.inc(labels);
-            if (type === "retrying") retried.inc(labels);
-            if (type === "dead") dead.inc(labels);
-            const seconds = attemptSeconds(task, type);
-            if (seconds !== undefined) duration.observe({ ...labels, outcome: type }, seconds);
-            break;
-          }
+        for (const step of steps) {
+          for (const name of COUNTERS[step.state]) counters[name].inc(labels);
+          const seconds = attemptSeconds(task, step);
+          if (seconds !== undefined) duration.observe({ ...labels, outcome: step.state }, seconds);
+        }
+        if (task.state === "running") {
+          running.set(task.id, task.handler);
+          if (running.size > IN_FLIGHT_MAX) running.delete(running.keys().next().value!);
+        } else {
+          running.delete(task.id);
         }
       }
     },
@@ -202,14 +195,23 @@ export function createMetrics(sources: MetricSources): Metrics {
   };
 }
 
-/** How long the attempt that just ended took, from the task's history. */
-function attemptSeconds(task: TaskChange["task"], outcome: string): number | undefined {
-  const replay = task.replays;
-  const step = (state: string) =>
-    task.history.findLast((h) =>
-      h.state === state && h.attempt === task.attempts && (h.replay ?? 0) === replay
-    );
-  const begin = step("running");
-  const end = step(outcome);
-  return begin && end ? Math.max(0, end.at - begin.at) / 1000 : undefined;
+type CounterName = "enqueued" | "started" | "succeeded" | "failed" | "retried" | "dead";
+
+/** The counters a step of a task's history moves; each step is counted once, when recorded. */
+const COUNTERS: Record<TaskState, CounterName[]> = {
+  queued: ["enqueued"],
+  running: ["started"],
+  retrying: ["failed", "retried"],
+  succeeded: ["succeeded"],
+  dead: ["failed", "dead"],
+};
+
+/** How long the attempt that `outcome` ended took, from the task's history. */
+function attemptSeconds(task: TaskChange["task"], outcome: HistoryEntry): number | undefined {
+  if (outcome.state === "queued" || outcome.state === "running") return undefined;
+  const begin = task.history.find((h) =>
+    h.state === "running" && h.attempt === outcome.attempt &&
+    (h.replay ?? 0) === (outcome.replay ?? 0)
+  );
+  return begin ? Math.max(0, outcome.at - begin.at) / 1000 : undefined;
 }

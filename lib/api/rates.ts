@@ -51,17 +51,19 @@ export function createRates(now: () => number = Date.now): Rates {
   return {
     observe(changes) {
       const second = Math.floor(now() / 1000);
-      for (const { type, task } of changes) {
-        if (type !== "succeeded" && type !== "retrying" && type !== "dead") continue;
-        let handlers = seconds.get(second);
-        if (!handlers) {
-          seconds.set(second, handlers = new Map());
-          prune(second);
+      for (const { task, steps } of changes) {
+        for (const { state } of steps) {
+          if (state !== "succeeded" && state !== "retrying" && state !== "dead") continue;
+          let handlers = seconds.get(second);
+          if (!handlers) {
+            seconds.set(second, handlers = new Map());
+            prune(second);
+          }
+          let counts = handlers.get(task.handler);
+          if (!counts) handlers.set(task.handler, counts = { succeeded: 0, failed: 0 });
+          if (state === "succeeded") counts.succeeded++;
+          else counts.failed++;
         }
-        let counts = handlers.get(task.handler);
-        if (!counts) handlers.set(task.handler, counts = { succeeded: 0, failed: 0 });
-        if (type === "succeeded") counts.succeeded++;
-        else counts.failed++;
       }
     },
     snapshot(at = now()) {

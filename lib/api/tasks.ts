@@ -16,6 +16,7 @@ import { errorMessage, logger } from "../log.ts";
 import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
 import { problem, unavailable } from "./problem.ts";
 import { parseDuration } from "../duration.ts";
+import { type PayloadRefusal, readPayload } from "../payload.ts";
 
 /** The longest delay a POST may ask for. */
 const MAX_POST_DELAY_SECONDS = 30 * 86_400;
@@ -50,28 +51,12 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       const delay = parseDelay(c.req.query("delay"));
       if (typeof delay === "string") return badQuery(delay);
 
-      const text = await c.req.text();
-      let payload: unknown;
-      try {
-        payload = text.trim() === "" ? {} : JSON.parse(text);
-      } catch (error) {
-        return problem({
-          slug: "malformed-json",
-          title: "Malformed JSON",
-          status: 400,
-          detail: `the body is not valid JSON: ${errorMessage(error)}`,
-        });
-      }
-      const violations = validators.get(name)?.(payload) ?? [];
-      if (violations.length > 0) {
-        return problem({
-          slug: "invalid-payload",
-          title: "Payload does not match the handler's schema",
-          status: 422,
-          detail: violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
-          errors: violations,
-        });
-      }
+      const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
+        maxBytes: deps.maxBodyBytes,
+        validate: validators.get(name),
+      });
+      if (!check.ok) return refusedPayload(check.refusal);
+      const payload = check.payload;
 
       const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
       const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
@@ -189,6 +174,7 @@ function watch(c: Context, id: string, deps: ApiDeps): Response {
         }
         for (const change of queue.splice(0)) {
           if (!change) return; // the server is shutting down
+          if (!change.type) continue; // filled-in facts: nothing a watcher waits for
           const repeat = change.type !== "progress" && change.task.state === last.state &&
             change.task.attempts === last.attempts;
           if (repeat) continue;
@@ -281,6 +267,41 @@ function parseDelay(text: string | undefined): number | string {
       `(got "${text}")`;
   }
   return Math.ceil(ms / 1000);
+}
+
+/** The answer to a payload that breaks a rule: 400, 413 or 422. */
+function refusedPayload(refusal: PayloadRefusal): Response {
+  switch (refusal.kind) {
+    case "too-large":
+      return problem({
+        slug: "payload-too-large",
+        title: "Payload too large",
+        status: 413,
+        detail: refusal.detail,
+      });
+    case "not-json":
+      return problem({
+        slug: "malformed-json",
+        title: "Malformed JSON",
+        status: 400,
+        detail: refusal.detail,
+      });
+    case "too-deep":
+      return problem({
+        slug: "too-deep",
+        title: "JSON nested too deeply",
+        status: 400,
+        detail: refusal.detail,
+      });
+    case "schema":
+      return problem({
+        slug: "invalid-payload",
+        title: "Payload does not match the handler's schema",
+        status: 422,
+        detail: refusal.detail,
+        errors: refusal.violations,
+      });
+  }
 }
 
 /** A 400 for a query parameter that cannot be used. */

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   finished_at INTEGER,
   replays INTEGER NOT NULL DEFAULT 0,
   run_at INTEGER,
-  history TEXT
+  history TEXT,
+  version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
@@ -52,7 +53,9 @@ function fold(entry: Pending, event: TaskEvent): void {
   if (!merged) return;
   entry.task = merged.record;
   entry.dirty = true;
-  if (merged.visible) entry.changes.push({ type: merged.visible, task: merged.record });
+  if (merged.visible || merged.steps.length > 0) {
+    entry.changes.push({ type: merged.visible, task: merged.record, steps: merged.steps });
+  }
 }
 
 /** Task records kept in memory for folding events without a read. */
@@ -73,6 +76,7 @@ interface Row {
   replays: number;
   run_at: number | null;
   history: string | null;
+  version: number;
 }
 
 /** Columns added since the first release, for files created before them. */
@@ -80,6 +84,7 @@ const ADDED_COLUMNS = {
   replays: "INTEGER NOT NULL DEFAULT 0",
   run_at: "INTEGER",
   history: "TEXT",
+  version: "INTEGER NOT NULL DEFAULT 0",
 };
 
 /**
@@ -106,15 +111,15 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
-                       created_at, started_at, finished_at, replays, run_at, history)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       created_at, started_at, finished_at, replays, run_at, history, version)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
-                     run_at = ?, history = ?
+                     run_at = ?, history = ?, version = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
 
@@ -235,6 +240,7 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     task.replays,
     task.runAt,
     JSON.stringify(task.history),
+    task.version,
   ];
 }
 
@@ -254,5 +260,6 @@ function fromRow(row: Row): TaskRecord {
     replays: row.replays,
     runAt: row.run_at,
     history: row.history === null ? [] : JSON.parse(row.history),
+    version: row.version,
   };
 }

@@ -6,14 +6,18 @@
  */
 
 import type { EventType, TaskEvent, TaskState } from "../events.ts";
-import type { TaskRecord } from "./task.ts";
+import type { HistoryEntry, TaskRecord } from "./task.ts";
 
 export type { TaskRecord };
 
-/** A change watchers should hear of: the event type and the task as it is now. */
+/**
+ * A change watchers should hear of: the task as it is now, the event type that moved it (or
+ * reported progress) if one did, and the steps added to its history (what metrics count).
+ */
 export interface TaskChange {
-  type: EventType;
+  type: EventType | undefined;
   task: TaskRecord;
+  steps: HistoryEntry[];
 }
 
 /** Filters of {@linkcode TaskStore.list}. */

@@ -45,6 +45,8 @@ export interface TaskRecord {
   runAt: number | null;
   /** The states the task reached, oldest first (at most {@linkcode HISTORY_MAX}). */
   history: HistoryEntry[];
+  /** Grows with every change of the record: what a watcher saw last (the SSE event id). */
+  version: number;
 }
 
 /** The outcome of folding one event into a record. */
@@ -52,6 +54,8 @@ export interface Merge {
   record: TaskRecord;
   /** Set when watchers should hear of it: the event moved the task or reported progress. */
   visible: EventType | undefined;
+  /** Steps the event added to the history (each step of a task is added once, ever). */
+  steps: HistoryEntry[];
 }
 
 /** Steps of history kept per task; the oldest go first. */
@@ -90,13 +94,16 @@ function blank(event: TaskEvent): TaskRecord {
     finishedAt: null,
     runAt: null,
     history: [],
+    version: 0,
   };
 }
 
 /**
  * Folds an event into a record (or starts one); returns `undefined` when the event changes
  * nothing. Within one run terminal states are final, and late or duplicate events only fill in
- * missing facts; an event of a later replay starts the next run.
+ * missing facts; an event of a later replay starts the next run. An event also fills in the steps
+ * it implies that were never recorded: its task's `queued` (from `createdAt`) and, for an
+ * attempt's outcome, that attempt's `running` (from `startedAt`).
  *
  * @example
  * ```ts
@@ -108,6 +115,11 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   const record: TaskRecord = current ? { ...current } : blank(event);
   let changed = current === undefined;
   let visible: EventType | undefined;
+  const steps: HistoryEntry[] = [];
+  const step = (entry: HistoryEntry, error?: TaskError) => {
+    const added = addHistory(record, entry, error);
+    if (added) steps.push(added);
+  };
   const replay = event.replay ?? 0;
 
   if (event.payload !== undefined && (record.payload === null || record.payload === undefined)) {
@@ -119,6 +131,10 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     record.createdAt = createdAt;
     changed = true;
   }
+  // Every task was queued once: a task another AMQP client published has no event of its own.
+  if (createdAt !== undefined && replay === 0 && event.type !== "queued") {
+    step({ state: "queued", attempt: 0, at: createdAt });
+  }
 
   if (event.type === "progress") {
     if (
@@ -128,7 +144,7 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
       changed = true;
       visible = "progress";
     }
-    return changed ? { record, visible } : undefined;
+    return changed || steps.length ? { record: bump(record), visible, steps } : undefined;
   }
 
   const state = event.type;
@@ -149,16 +165,22 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     changed = true;
     visible = "queued";
   }
+  // An outcome implies its attempt's start, which a lost transient "running" may not have told.
+  if (event.startedAt !== undefined && state !== "queued" && state !== "running") {
+    step({ state: "running", attempt: event.attempt, at: event.startedAt, replay });
+    if (replay === record.replays && record.startedAt === null) {
+      record.startedAt = event.startedAt;
+      changed = true;
+    }
+  }
   const position = { replay, attempt: event.attempt, state };
   const now = { replay: record.replays, attempt: record.attempts, state: record.state };
   const order = compare(position, now);
   const moves = current === undefined ||
     (replay === record.replays && !isTerminal(record.state) && order > 0);
   // History takes every step once: the one that moves the task, and earlier ones arriving late.
-  if (
-    (moves || replayed || order < 0) && addHistory(record, { ...position, at: event.at, event })
-  ) {
-    changed = true;
+  if (moves || replayed || order < 0) {
+    step({ state, attempt: event.attempt, at: event.at, replay }, event.error);
   }
   if (moves) {
     record.state = state;
@@ -174,22 +196,34 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     changed = true;
     visible = state;
   }
-  return changed ? { record, visible } : undefined;
+  return changed || steps.length ? { record: bump(record), visible, steps } : undefined;
 }
 
-/** Adds a step to the history unless it is there already; says whether it added one. */
+/** A changed record's next version. */
+function bump(record: TaskRecord): TaskRecord {
+  record.version++;
+  return record;
+}
+
+/**
+ * Adds a step to the history unless it is there already (or is older than all the history
+ * keeps); returns the entry added.
+ */
 function addHistory(
   record: TaskRecord,
-  step: { state: TaskState; attempt: number; replay: number; at: number; event: TaskEvent },
-): boolean {
+  step: HistoryEntry,
+  error?: TaskError,
+): HistoryEntry | undefined {
+  const replay = step.replay ?? 0;
   const seen = record.history.some((h) =>
-    h.state === step.state && h.attempt === step.attempt && (h.replay ?? 0) === step.replay
+    h.state === step.state && h.attempt === step.attempt && (h.replay ?? 0) === replay
   );
-  if (seen) return false;
+  const full = record.history.length >= HISTORY_MAX;
+  if (seen || (full && step.at < record.history[0].at)) return undefined;
   const entry: HistoryEntry = { state: step.state, attempt: step.attempt, at: step.at };
-  if (step.replay > 0) entry.replay = step.replay;
-  if (step.event.error) entry.error = step.event.error.message;
+  if (replay > 0) entry.replay = replay;
+  if (error) entry.error = error.message;
   const history = [...record.history, entry].sort((a, b) => a.at - b.at);
   record.history = history.slice(-HISTORY_MAX);
-  return true;
+  return entry;
 }

@@ -7,6 +7,7 @@
 
 import type { TaskError } from "../events.ts";
 import { isPermanent } from "../handler.ts";
+import { toJson } from "../payload.ts";
 import { describeError } from "../task_error.ts";
 
 /** How an attempt ended. */
@@ -36,12 +37,6 @@ export async function attempt(
   } catch (error) {
     return { ok: false, error: describeError(error), permanent: isPermanent(error) };
   }
-}
-
-/** A JSON copy of a value (`undefined` is `null`); throws when it cannot be one (BigInt, cycle). */
-export function toJson(value: unknown): unknown {
-  if (value === undefined) return null;
-  return JSON.parse(JSON.stringify(value));
 }
 
 function aborted(signal: AbortSignal): Promise<never> {

@@ -19,16 +19,16 @@ import { publishEvents, type TaskError, type TaskEvent } from "../events.ts";
 import { HANDLER_NAME } from "../discover.ts";
 import type { Context, Handler } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
+import { readPayload, toJson } from "../payload.ts";
 import { afterFailure } from "../retry.ts";
+import { compileSchema, type Validator } from "../schema.ts";
 import { type Acks, createAcks } from "./acks.ts";
-import { attempt, toJson } from "./attempt.ts";
+import { attempt } from "./attempt.ts";
 import { readDelivery, type TaskFacts } from "./delivery.ts";
 import { guardExit } from "./exit_guard.ts";
 import type { Verdict } from "./ledger.ts";
 import { createOutbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
-
-const decoder = new TextDecoder();
 
 /** How long a worker waits for the broker to confirm a publish before trying again. */
 const CONFIRM_MS = 10_000;
@@ -50,6 +50,8 @@ interface Session {
   sub: Channel;
   /** Acks of the deliveries of `sub`. */
   acks: Acks;
+  /** The prefetch `sub` consumes with. */
+  prefetch: number;
   consumerTag?: string;
 }
 
@@ -59,6 +61,8 @@ interface Task extends TaskFacts {
   /** The session whose channel delivered it: the only one its ack may go to. */
   session: Session;
   log: Logger;
+  /** When the handler was called (ms since the epoch); undefined until then. */
+  startedAt: number | undefined;
 }
 
 let worker: Running | undefined;
@@ -86,12 +90,40 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/** Asks the ledger what to do with a copy that may repeat an attempt (see `protocol.ts`). */
 function claim(key: string): Promise<Verdict> {
   const ref = ++refs;
   return new Promise((resolve) => {
     verdicts.set(ref, resolve);
     port.postMessage({ type: "claim", key, ref });
   });
+}
+
+/** Tells the ledger this worker took a fresh first attempt: nothing is known of it. */
+function begin(key: string): Verdict {
+  port.postMessage({ type: "begin", key });
+  return { kind: "free" };
+}
+
+/**
+ * Whether a delivery may repeat an attempt this process saw: a redelivery, or a retry or replay
+ * (published again after a confirm timeout). A fresh first attempt cannot: Warren's producers
+ * publish it once.
+ */
+function mayRepeat(task: TaskFacts & { delivery: ConsumeMessage }): boolean {
+  return task.delivery.fields.redelivered || task.attempt > 1 || task.replay > 0;
+}
+
+/**
+ * Sends the acks waiting on a session's channel and waits until the broker has them: one round
+ * trip on the same channel (frames of a channel are handled in order). Closing the connection at
+ * once would lose them, as amqplib may put the connection's close ahead of the channel's acks.
+ */
+async function flushAcks(session: Session | undefined): Promise<void> {
+  if (!session) return;
+  session.acks.flush();
+  // basic.qos is a harmless round trip: its answer comes after the broker took the acks.
+  await session.sub.prefetch(session.prefetch).catch(() => {});
 }
 
 async function start(message: StartMessage): Promise<void> {
@@ -110,6 +142,16 @@ async function start(message: StartMessage): Promise<void> {
     return;
   }
 
+  const schemas = new Map(message.handlers.map((h) => [h.name, h.schema]));
+  const validators = new Map<string, Validator | undefined>();
+  /** The payload check of a handler, compiled when first needed. */
+  const validatorOf = (name: string): Validator | undefined => {
+    if (!validators.has(name)) {
+      const schema = schemas.get(name);
+      validators.set(name, schema === undefined ? undefined : compileSchema(schema));
+    }
+    return validators.get(name);
+  };
   const names = topology(message.prefix);
   const queue = names.taskQueue(info.name);
   const inflight = new Set<Promise<void>>();
@@ -125,7 +167,7 @@ async function start(message: StartMessage): Promise<void> {
       const sub = bindChannel(model, await model.createChannel(), log);
       await declareAll(sub, names, [info.name]);
       await sub.prefetch(config.prefetch);
-      const session: Session = { pub, sub, acks: createAcks(sub) };
+      const session: Session = { pub, sub, acks: createAcks(sub), prefetch: config.prefetch };
       if (!stopping) {
         const reply = await sub.consume(queue, (delivery) => {
           if (!delivery) {
@@ -193,23 +235,22 @@ async function start(message: StartMessage): Promise<void> {
       delivery,
       session,
       log: log.with({ taskId: facts.id, attempt: facts.attempt }),
+      startedAt: undefined,
     };
     try {
-      if (delivery.fields.redelivered) {
-        const verdict = await claim(task.key);
-        if (verdict.kind === "settled") return done(task);
-        if (verdict.kind === "crashed") {
-          return await fail(task, { name: "WorkerCrash", message: verdict.reason }, false);
-        }
-        if (task.deliveries >= MAX_DELIVERIES) {
-          return await fail(task, {
-            name: "PoisonMessage",
-            message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
-              "running it died each time (out of memory, or killed)",
-          }, true);
-        }
+      const verdict = mayRepeat(task) ? await claim(task.key) : begin(task.key);
+      if (verdict.kind === "settled") return ack(task);
+      if (verdict.kind === "decided") return await record(task, verdict.event);
+      if (verdict.kind === "crashed") {
+        return await fail(task, { name: "WorkerCrash", message: verdict.reason }, false);
       }
-      port.postMessage({ type: "begin", key: task.key, timeoutMs: config.timeoutMs });
+      if (delivery.fields.redelivered && task.deliveries >= MAX_DELIVERIES) {
+        return await fail(task, {
+          name: "PoisonMessage",
+          message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
+            "running it died each time (out of memory, or killed)",
+        }, true);
+      }
       await run(task);
     } catch (error) {
       // Only a stop gets here (see persist): the broker redelivers the task.
@@ -217,51 +258,56 @@ async function start(message: StartMessage): Promise<void> {
     }
   }
 
-  async function run(task: Task): Promise<void> {
-    const { id, fromWarren } = task;
-    const base = {
-      id,
+  /** The facts every event of this attempt carries. */
+  function eventOf(task: Task, type: TaskEvent["type"], more: Partial<TaskEvent> = {}): TaskEvent {
+    const event: TaskEvent = {
+      type,
+      id: task.id,
       handler: info.name,
       attempt: task.attempt,
-      replay: task.replay || undefined,
-      createdAt: fromWarren ? undefined : task.createdAt,
+      at: Date.now(),
+      ...more,
     };
-    let payload: unknown;
-    try {
-      const text = decoder.decode(task.delivery.content);
-      payload = text.trim() === "" ? {} : JSON.parse(text);
-    } catch (error) {
-      port.postMessage({ type: "returned", key: task.key });
-      return fail(task, {
-        name: "SyntaxError",
-        message: `payload is not JSON: ${errorMessage(error)}`,
-      }, true);
+    if (task.replay > 0) event.replay = task.replay;
+    if (task.createdAt !== undefined) event.createdAt = task.createdAt;
+    if (task.startedAt !== undefined && type !== "running" && type !== "progress") {
+      event.startedAt = task.startedAt;
     }
+    return event;
+  }
 
-    // The time limit runs from "begin", as the supervisor's hard deadline does.
+  async function run(task: Task): Promise<void> {
+    const check = readPayload(task.delivery.content, {
+      maxBytes: message.maxBodyBytes,
+      validate: validatorOf(info.name),
+    });
+    if (!check.ok) {
+      return fail(task, { name: "InvalidPayload", message: check.refusal.detail }, true);
+    }
+    const payload = check.payload;
+    // Wait for the broker to have the "running" event: a handler that never yields would
+    // otherwise hold it in this thread's socket buffer until it returns.
+    await report(
+      eventOf(task, "running", { payload: task.fromWarren ? undefined : payload }),
+      task.log,
+    );
+
+    // The attempt's clock starts now, with the handler, here and in the supervisor.
     const controller = new AbortController();
+    task.startedAt = Date.now();
+    port.postMessage({ type: "started", key: task.key, timeoutMs: config.timeoutMs });
     const timer = setTimeout(
       () => controller.abort(new Error(`timed out after ${config.timeoutMs} ms`)),
       config.timeoutMs,
     );
-    // Wait for the broker to have the "running" event: a handler that never yields would
-    // otherwise hold it in this thread's socket buffer until it returns.
-    await report({
-      ...base,
-      type: "running",
-      at: Date.now(),
-      payload: fromWarren ? undefined : payload,
-    }, task.log);
-
     const ctx: Context = {
-      id,
+      id: task.id,
       handler: info.name,
       attempt: task.attempt,
       signal: controller.signal,
       log: task.log,
-      progress: (value) =>
-        report({ ...base, type: "progress", at: Date.now(), progress: toJson(value) }, task.log),
-      enqueue: (handlerName, taskPayload = {}) => enqueue(handlerName, toJson(taskPayload)),
+      progress: (value) => report(eventOf(task, "progress", { progress: toJson(value) }), task.log),
+      enqueue,
     };
     const outcome = await attempt(
       () => handler(payload, ctx),
@@ -276,10 +322,7 @@ async function start(message: StartMessage): Promise<void> {
       });
       return fail(task, outcome.error, outcome.permanent);
     }
-    await persist("record the result", task.log, async () => {
-      await outbox.add({ ...base, type: "succeeded", at: Date.now(), result: outcome.result });
-    });
-    done(task);
+    await record(task, eventOf(task, "succeeded", { result: outcome.result }));
   }
 
   /**
@@ -287,15 +330,13 @@ async function start(message: StartMessage): Promise<void> {
    * or the error is permanent) moves the task to its dead-letter queue; then records that.
    */
   async function fail(task: Task, error: TaskError, permanent: boolean): Promise<void> {
-    const { attempt } = task;
-    const base = { id: task.id, handler: info.name, attempt, replay: task.replay || undefined };
     const message = {
       id: task.id,
       handler: info.name,
       body: task.delivery.content,
       createdAt: task.createdAt,
     };
-    const next = afterFailure(attempt, permanent, config);
+    const next = afterFailure(task.attempt, permanent, config);
     if (next.retry) {
       const { delaySeconds } = next;
       const scheduled = await persist(
@@ -304,39 +345,27 @@ async function start(message: StartMessage): Promise<void> {
         (s) =>
           sendTask(s.pub, names, message, CONFIRM_MS, {
             delaySeconds,
-            attempt: attempt + 1,
+            attempt: task.attempt + 1,
             replay: task.replay,
           }),
       ).then(() => true, unlessUnsendable(task.log, "retry"));
       if (scheduled) {
-        await persist("record the retry", task.log, () =>
-          outbox.add({
-            ...base,
-            type: "retrying",
-            at: Date.now(),
-            error,
-            runAt: Date.now() + delaySeconds * 1000,
-          }));
-        return done(task);
+        const runAt = Date.now() + delaySeconds * 1000;
+        return decided(task, eventOf(task, "retrying", { error, runAt }));
       }
     }
     task.log.error("dead after {attempts} attempt(s): {error}", {
-      attempts: attempt,
+      attempts: task.attempt,
       error: error.message,
     });
     await persist("dead-letter the task", task.log, (s) =>
       publishDeadLetter(s.pub, names, {
         ...message,
         error,
-        attempts: attempt,
+        attempts: task.attempt,
         replay: task.replay,
       }, CONFIRM_MS)).catch(unlessUnsendable(task.log, "dead letter"));
-    await persist(
-      "record the death",
-      task.log,
-      () => outbox.add({ ...base, type: "dead", at: Date.now(), error }),
-    );
-    done(task);
+    return decided(task, eventOf(task, "dead", { error }));
   }
 
   /**
@@ -355,15 +384,38 @@ async function start(message: StartMessage): Promise<void> {
     };
   }
 
-  /** Acks the delivery (dropped if its channel died) and tells the ledger the attempt is settled. */
-  function done(task: Task): void {
-    task.session.acks.ack(task.delivery);
-    port.postMessage({ type: "settled", key: task.key });
+  /**
+   * The attempt's retry or dead letter is in the broker: from now on a copy of this delivery
+   * only records `event` (see the ledger), which this delivery does next.
+   */
+  function decided(task: Task, event: TaskEvent): Promise<void> {
+    port.postMessage({ type: "decided", key: task.key, event });
+    return record(task, event);
   }
 
-  async function enqueue(handlerName: string, payload: unknown) {
-    if (!HANDLER_NAME.test(handlerName) || !message.handlers.includes(handlerName)) {
+  /** Records the attempt's outcome (its event, confirmed), tells the ledger, then acks. */
+  async function record(task: Task, event: TaskEvent): Promise<void> {
+    await persist(`record the ${event.type} event`, task.log, () => outbox.add(event));
+    port.postMessage({ type: "settled", key: task.key });
+    ack(task);
+  }
+
+  /** Acks the delivery with the next flush (dropped if its channel died meanwhile). */
+  function ack(task: Task): void {
+    task.session.acks.ack(task.delivery);
+  }
+
+  async function enqueue(handlerName: string, taskPayload: unknown = {}): Promise<string> {
+    if (!HANDLER_NAME.test(handlerName) || !schemas.has(handlerName)) {
       throw new Error(`ctx.enqueue: unknown handler "${handlerName}"`);
+    }
+    const payload = toJson(taskPayload);
+    const violations = validatorOf(handlerName)?.(payload) ?? [];
+    if (violations.length > 0) {
+      throw new Error(
+        `ctx.enqueue: the payload does not match the schema of "${handlerName}": ` +
+          violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+      );
     }
     const session = link.session();
     if (!session) throw new Error("ctx.enqueue: not connected to the broker; try again");
@@ -386,7 +438,7 @@ async function start(message: StartMessage): Promise<void> {
       const session = link.session();
       if (session?.consumerTag) await session.sub.cancel(session.consumerTag).catch(() => {});
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
-      link.session()?.acks.flush();
+      await flushAcks(link.session());
       closed = true;
       await link.close();
     },

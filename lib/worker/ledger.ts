@@ -1,18 +1,26 @@
 /**
- * The ledger of runs in one process: which worker is running which attempt of which task, which
- * attempts were settled lately, and which died with their worker. It lets a redelivered message
- * find out what happened to the delivery before it, so that
+ * The ledger of runs in one process: which worker runs which attempt of which task, which
+ * attempts have their outcome decided or recorded, and which died with their worker. A delivery
+ * that may repeat an attempt seen before (a redelivery, a retry, a replay) asks it first, so that
  *
- * - a copy redelivered while the first is still running (the broker dropped a connection whose
- *   isolate was blocked past the heartbeat) waits for that run instead of running twice;
- * - a copy of an attempt that was settled (its ack was lost with its channel) is only acked;
- * - a copy of an attempt whose worker died (crash, `Deno.exit`, hard timeout) counts as a failed
- *   attempt with the reason, so a poison message is retried a bounded number of times.
+ * - a copy delivered while the attempt still runs (the broker dropped a connection whose isolate
+ *   was blocked past the heartbeat; a retry published twice after a confirm timeout) waits for
+ *   that run instead of running twice;
+ * - a copy of an attempt whose outcome is recorded (its ack was lost with its channel) is only
+ *   acked;
+ * - a copy of an attempt whose outcome was decided and confirmed (the retry or dead letter is in
+ *   the broker) but not yet recorded, because its worker died in between, records that outcome
+ *   and is acked: the attempt never runs twice and never schedules a second retry;
+ * - a copy of an attempt whose worker died running it (crash, `Deno.exit`, hard timeout) counts
+ *   as a failed attempt with the reason, so a poison message is retried a bounded number of times.
  *
- * Keys name one attempt of one run: see {@linkcode runKey}.
+ * Keys name one attempt of one run: see {@linkcode runKey}. The messages that drive the ledger
+ * are in `protocol.ts`.
  *
  * @module
  */
+
+import type { TaskEvent } from "../events.ts";
 
 /** What became of the earlier delivery of an attempt. */
 export type Verdict =
@@ -20,26 +28,31 @@ export type Verdict =
   | { kind: "free" }
   /** Its outcome was recorded: ack the copy and do nothing else. */
   | { kind: "settled" }
+  /** Its outcome is in the broker but may not be recorded: record `event`, then ack. */
+  | { kind: "decided"; event: TaskEvent }
   /** Its worker died while running it: count the attempt as failed, for this reason. */
   | { kind: "crashed"; reason: string };
 
 /** See {@linkcode createLedger}. */
 export interface Ledger {
-  /** Notes that `owner` (a worker) started the attempt `key`. */
+  /** Notes that `owner` (a worker) took the attempt `key`, knowing nothing of it before. */
   begin(key: string, owner: number): void;
+  /**
+   * What a copy of `key` that `owner` received should do; unless the answer is "settled", the
+   * attempt is `owner`'s from then on. While another worker holds it, the answer waits.
+   */
+  claim(key: string, owner: number): Promise<Verdict>;
+  /** Notes that the attempt's outcome is in the broker; `event` records it. */
+  decide(key: string, event: TaskEvent): void;
   /** Notes that the attempt's outcome is recorded; a copy waiting for it hears "settled". */
   settle(key: string): void;
   /**
-   * What a redelivered copy of `key` should do. While another delivery of it runs, the answer
-   * waits for that run to end.
-   */
-  claim(key: string): Promise<Verdict>;
-  /**
-   * Notes that `owner` died; every attempt it had not settled is released: those `reasonFor`
-   * gives a reason for count as crashed, the rest are free to run again.
+   * Notes that `owner` died. Its decided attempts wait for a copy to record them; every other
+   * attempt it held is released: those `reasonFor` gives a reason for count as crashed, the rest
+   * are free to run again.
    */
   died(owner: number, reasonFor: (key: string) => string | undefined): void;
-  /** Attempts `owner` is running and has not settled. */
+  /** Attempts `owner` holds and has not settled. */
   running(owner: number): string[];
 }
 
@@ -52,8 +65,12 @@ export function runKey(id: string, replay: number, attempt: number): string {
 const MEMORY = 100_000;
 
 interface Run {
-  owner: number;
-  waiters: ((verdict: Verdict) => void)[];
+  /** The worker holding it; undefined once that worker died after deciding the outcome. */
+  owner: number | undefined;
+  /** The outcome's event, once decided. */
+  decided: TaskEvent | undefined;
+  /** Claims waiting for the holder to let go. */
+  waiters: (() => void)[];
 }
 
 /**
@@ -63,7 +80,7 @@ interface Run {
  * ```ts
  * const ledger = createLedger();
  * ledger.begin("id/0/1", 7);
- * const verdict = ledger.claim("id/0/1"); // waits
+ * const verdict = ledger.claim("id/0/1", 8); // waits for worker 7
  * ledger.settle("id/0/1");
  * await verdict; // { kind: "settled" }
  * ```
@@ -76,41 +93,60 @@ export function createLedger(): Ledger {
   const makeRoom = (memory: Set<string> | Map<string, string>) => {
     if (memory.size >= MEMORY) memory.delete(memory.keys().next().value!);
   };
-  const release = (key: string, verdict: Verdict) => {
-    const run = runs.get(key);
-    runs.delete(key);
-    for (const waiter of run?.waiters ?? []) waiter(verdict);
+  /** Wakes the claims waiting on a run, which then look again. */
+  const wake = (run: Run | undefined) => {
+    for (const waiter of run?.waiters.splice(0) ?? []) waiter();
   };
+  const hold = (key: string, owner: number, decided?: TaskEvent) =>
+    runs.set(key, { owner, decided, waiters: runs.get(key)?.waiters ?? [] });
 
   return {
     begin(key, owner) {
-      runs.set(key, { owner, waiters: runs.get(key)?.waiters ?? [] });
+      hold(key, owner);
+    },
+    async claim(key, owner) {
+      while (true) {
+        const run = runs.get(key);
+        if (run?.owner !== undefined) {
+          await new Promise<void>((resolve) => run.waiters.push(resolve));
+          continue;
+        }
+        if (settled.has(key)) return { kind: "settled" };
+        if (run?.decided) {
+          hold(key, owner, run.decided);
+          return { kind: "decided", event: run.decided };
+        }
+        hold(key, owner);
+        const reason = crashed.get(key);
+        return reason === undefined ? { kind: "free" } : { kind: "crashed", reason };
+      }
+    },
+    decide(key, event) {
+      const run = runs.get(key);
+      if (run) run.decided = event;
     },
     settle(key) {
       crashed.delete(key);
       makeRoom(settled);
       settled.add(key);
-      release(key, { kind: "settled" });
-    },
-    claim(key) {
       const run = runs.get(key);
-      if (run) return new Promise((resolve) => run.waiters.push(resolve));
-      if (settled.has(key)) return Promise.resolve({ kind: "settled" });
-      const reason = crashed.get(key);
-      if (reason !== undefined) return Promise.resolve({ kind: "crashed", reason });
-      return Promise.resolve({ kind: "free" });
+      runs.delete(key);
+      wake(run);
     },
     died(owner, reasonFor) {
       for (const [key, run] of [...runs]) {
         if (run.owner !== owner) continue;
-        const reason = reasonFor(key);
-        if (reason === undefined) {
-          release(key, { kind: "free" });
+        if (run.decided) {
+          run.owner = undefined;
         } else {
-          makeRoom(crashed);
-          crashed.set(key, reason);
-          release(key, { kind: "crashed", reason });
+          runs.delete(key);
+          const reason = reasonFor(key);
+          if (reason !== undefined) {
+            makeRoom(crashed);
+            crashed.set(key, reason);
+          }
         }
+        wake(run);
       }
     },
     running(owner) {

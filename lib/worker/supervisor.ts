@@ -38,6 +38,8 @@ export interface SupervisorOptions {
   handlers: HandlerInfo[];
   amqpUrl: string;
   prefix: string;
+  /** Largest payload a delivery may carry (`WARREN_MAX_BODY`). */
+  maxBodyBytes: number;
   log: LogOptions;
 }
 
@@ -67,7 +69,9 @@ const RESTART_MAX_MS = 30_000;
  *
  * @example
  * ```ts
- * const supervisor = startSupervisor({ handlers, amqpUrl, prefix: "warren", log });
+ * const supervisor = startSupervisor({
+ *   handlers, amqpUrl, prefix: "warren", maxBodyBytes: 1 << 20, log,
+ * });
  * // ... later
  * await supervisor.stop(30_000);
  * ```
@@ -117,8 +121,17 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         case "disconnected":
           slot.consuming = false;
           break;
-        case "begin": {
+        case "begin":
           ledger.begin(message.key, owner);
+          break;
+        case "claim":
+          ledger.claim(message.key, owner).then((verdict) => {
+            if (slot.owner === owner) send({ type: "verdict", ref: message.ref, verdict });
+            // The worker died while its claim waited: the attempt is not its to hold.
+            else ledger.died(owner, () => undefined);
+          });
+          break;
+        case "started": {
           if (stopping) break; // the shutdown grace bounds it now
           const limit = message.timeoutMs;
           deadlines.set(
@@ -136,13 +149,11 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           clearTimeout(deadlines.get(message.key));
           deadlines.delete(message.key);
           break;
+        case "decided":
+          ledger.decide(message.key, message.event);
+          break;
         case "settled":
           ledger.settle(message.key);
-          break;
-        case "claim":
-          ledger.claim(message.key).then((verdict) =>
-            send({ type: "verdict", ref: message.ref, verdict })
-          );
           break;
         case "exit":
           replace(slot, message.reason);
@@ -162,7 +173,8 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     send({
       type: "start",
       handler: slot.handler,
-      handlers: options.handlers.map((h) => h.name),
+      handlers: options.handlers.map((h) => ({ name: h.name, schema: h.config.schema })),
+      maxBodyBytes: options.maxBodyBytes,
       amqpUrl: options.amqpUrl,
       prefix: options.prefix,
       index: slot.index,
