@@ -159,12 +159,29 @@ export async function startWarren(
     }
   };
 
+  /**
+   * Whether a task can be enqueued now: returns the live session, or throws why not (before a
+   * POST reads its body, and again when it publishes).
+   */
+  const admit = (): ApiSession => {
+    if (stopping) throw new UnavailableError("Warren is shutting down");
+    const session = link?.session();
+    if (!session) throw new UnavailableError("not connected to the broker");
+    if (link?.blocked()) {
+      throw new UnavailableError("the broker is blocking publishers (memory or disk alarm)");
+    }
+    if (pending >= config.maxPending) {
+      throw new BusyError(`${pending} tasks await the broker's confirm (WARREN_MAX_PENDING)`);
+    }
+    return session;
+  };
+
   const workers = () => supervisor?.status();
   const connected = () => link?.session() !== undefined;
 
   const notReady = async (): Promise<string[]> => {
     const reasons: string[] = [];
-    if (stopping) reasons.push("shutting down");
+    if (stopping) reasons.push("draining: shutting down, in-flight tasks are finishing");
     if (link && !link.session()) reasons.push("not connected to the broker");
     if (link?.blocked()) reasons.push("the broker is blocking publishers (memory or disk alarm)");
     if (supervisor) {
@@ -196,16 +213,9 @@ export async function startWarren(
     feed,
     maxBodyBytes: config.maxBodyBytes,
     apiToken: config.apiToken,
+    admit,
     enqueue: async (task, { delaySeconds }) => {
-      if (stopping) throw new UnavailableError("Warren is shutting down");
-      const session = link?.session();
-      if (!session) throw new UnavailableError("not connected to the broker");
-      if (link?.blocked()) {
-        throw new UnavailableError("the broker is blocking publishers (memory or disk alarm)");
-      }
-      if (pending >= config.maxPending) {
-        throw new BusyError(`${pending} tasks await the broker's confirm (WARREN_MAX_PENDING)`);
-      }
+      const session = admit();
       pending++;
       try {
         await publishTask(session.pub, names, task, config.publishTimeoutMs, { delaySeconds });
@@ -246,12 +256,15 @@ export async function startWarren(
       log.info("stopping: no new tasks; waiting up to {grace} ms for running ones", {
         grace: config.shutdownGraceMs,
       });
-      feed.close();
-      await server.shutdown();
+      // Until the end the server answers: POST with 503 and Retry-After, /readyz with 503
+      // "draining", reads as usual. Its listener closes last, so no client is refused a
+      // connection while this process still runs.
       await supervisor?.stop(config.shutdownGraceMs);
       if (link && writer) await drainEvents(link.session()?.ch, names.eventsQueue);
       await writer?.flush();
+      feed.close();
       await link?.close();
+      await server.shutdown();
       await store?.close();
       log.info("stopped");
     },

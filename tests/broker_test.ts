@@ -155,3 +155,96 @@ Deno.test("broker: a refused login is retried and the password never reaches the
     assert.equal(await warren.stop(), 0, warren.output());
   }
 });
+
+Deno.test("broker: a slow broker does not eat an attempt's time limit", async () => {
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({ env: { AMQP_URL: proxy.url } });
+  try {
+    // Every confirm now takes 600 ms, twice the slow handler's 300 ms limit; its run takes 100.
+    proxy.latency(600);
+    const [status, body] = await postTask(warren.url, "slow", { ms: 100 });
+    assert.equal(status, 202);
+    const task = await waitForState(warren.url, body.id, "succeeded", 15_000);
+    assert.equal(task.result, "finished", "the clock started with the handler");
+  } finally {
+    proxy.latency(0);
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+  }
+});
+
+/** How many messages a queue holds ready, once a requeue has settled (quorum queues lag). */
+async function readyCount(queue: string, expected: number): Promise<number> {
+  const connection = await connect(AMQP_URL);
+  try {
+    const ch = await connection.createChannel();
+    let count = -1;
+    const deadline = Date.now() + 3_000;
+    while (count !== expected && Date.now() < deadline) {
+      count = (await ch.checkQueue(queue)).messageCount;
+      if (count !== expected) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await ch.close();
+    return count;
+  } finally {
+    await connection.close();
+  }
+}
+
+Deno.test("broker: a delivery is not acked before its outcome is confirmed", async () => {
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({ env: { AMQP_URL: proxy.url } });
+  const log = await Deno.makeTempFile({ suffix: ".runs" });
+  try {
+    const [, body] = await postTask(warren.url, "counted", { ms: 800, log });
+    await waitForState(warren.url, body.id, "running");
+    // The handler finishes while nothing comes back from the broker: its "succeeded" goes out,
+    // its confirm does not come back, so its delivery must stay unacked.
+    proxy.holdDownstream();
+    await waitFor(async () => (await Deno.readTextFile(log)).length > 0, 5_000, "the run");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    proxy.pause(); // every connection drops: the broker requeues what was not acked
+    assert.equal(await readyCount(`${warren.prefix}.task.counted`, 1), 1, "not acked");
+    proxy.resume();
+    const task = await waitForState(warren.url, body.id, "succeeded", 20_000);
+    assert.deepEqual(task.result, { ran: body.id });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await Deno.readTextFile(log)).trim().split("\n").length, 1, "it ran once");
+  } finally {
+    proxy.resume();
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+    await Deno.remove(log);
+  }
+});
+
+Deno.test("broker: prefetch 10 and a cut mid-run: nothing acked early, each runs once", async () => {
+  const proxy = brokerProxy(AMQP_URL);
+  const warren = await startWarren({ env: { AMQP_URL: proxy.url } });
+  const log = await Deno.makeTempFile({ suffix: ".runs" });
+  try {
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await postTask(warren.url, "counted", { ms: 2_000, log }))[1].id);
+    }
+    // The last delivery finishes first: its ack must not take the three before it along.
+    const [, quick] = await postTask(warren.url, "counted", { ms: 100, log });
+    await waitForState(warren.url, quick.id, "succeeded");
+    for (const id of ids) await waitForState(warren.url, id, "running");
+    proxy.pause();
+    assert.equal(await readyCount(`${warren.prefix}.task.counted`, 3), 3, "the three come back");
+    proxy.resume();
+    for (const id of ids) await waitForState(warren.url, id, "succeeded", 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const runs = (await Deno.readTextFile(log)).trim().split("\n").sort();
+    assert.deepEqual(runs, [...ids, quick.id].map((id) => `${id} 1`).sort(), "each ran once");
+  } finally {
+    proxy.resume();
+    assert.equal(await warren.stop(), 0, warren.output());
+    await proxy.close();
+    await deleteTopology(warren.prefix);
+    await Deno.remove(log);
+  }
+});

@@ -35,6 +35,11 @@ export interface ApiDeps {
   /** Bearer token required on every route but the health checks; undefined for none. */
   apiToken: string | undefined;
   /**
+   * Throws an {@linkcode UnavailableError} or a {@linkcode BusyError} when no task can be
+   * enqueued now (shutting down, broker away or blocked, too many awaiting their confirm).
+   */
+  admit(): void;
+  /**
    * Puts a task on its queue and resolves once the broker confirmed it; rejects with an
    * {@linkcode UnavailableError} when that cannot be promised, or a {@linkcode BusyError} when
    * too many tasks await their confirm already.

@@ -50,6 +50,11 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       if (!handler) return unknownHandler(name, [...handlers.keys()]);
       const delay = parseDelay(c.req.query("delay"));
       if (typeof delay === "string") return badQuery(delay);
+      try {
+        deps.admit(); // before reading the body: a refusal costs nothing
+      } catch (error) {
+        return refused(name, error);
+      }
 
       const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
         maxBytes: deps.maxBodyBytes,
@@ -63,23 +68,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       try {
         await deps.enqueue(task, { delaySeconds: delay });
       } catch (error) {
-        if (error instanceof BusyError) {
-          return problem({
-            slug: "too-many-requests",
-            title: "Too many tasks in flight",
-            status: 429,
-            detail: `${error.message}; nothing was enqueued, try again shortly`,
-          }, { "retry-after": "1" });
-        }
-        const sent = !(error instanceof UnavailableError) || error.sent;
-        const reason = errorMessage(error);
-        log.warn("refused a task for {handler}: {reason}", { handler: name, reason });
-        return unavailable(
-          sent
-            ? `the task was not accepted: ${reason}; the broker may still have it, so it may ` +
-              `run as task ${task.id}`
-            : `the task was not accepted: ${reason}; nothing was enqueued`,
-        );
+        return refused(name, error, task.id);
       }
       try {
         await deps.writer.write([{
@@ -110,6 +99,27 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       }, 202);
     },
   );
+
+  /** The answer to a task that was not accepted: 429 when busy, else 503 saying why. */
+  const refused = (handler: string, error: unknown, id?: string): Response => {
+    if (error instanceof BusyError) {
+      return problem({
+        slug: "too-many-requests",
+        title: "Too many tasks in flight",
+        status: 429,
+        detail: `${error.message}; nothing was enqueued, try again shortly`,
+      }, { "retry-after": "1" });
+    }
+    const sent = !(error instanceof UnavailableError) || error.sent;
+    const reason = errorMessage(error);
+    log.warn("refused a task for {handler}: {reason}", { handler, reason });
+    return unavailable(
+      sent && id !== undefined
+        ? `the task was not accepted: ${reason}; the broker may still have it, so it may ` +
+          `run as task ${id}`
+        : `the task was not accepted: ${reason}; nothing was enqueued`,
+    );
+  };
 
   app.get("/tasks", async (c) => {
     const handler = c.req.query("handler") || undefined;

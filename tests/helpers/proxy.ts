@@ -17,6 +17,13 @@ export interface Proxy {
   resume(): void;
   /** Keeps connections open but stops forwarding bytes, as a hung network would. */
   stall(): void;
+  /**
+   * Holds back only what the broker sends (deliveries, confirms, heartbeats) until
+   * {@linkcode Proxy.resume}, while what clients send still flows.
+   */
+  holdDownstream(): void;
+  /** Delays every chunk the broker sends by `ms` (0 for none), as a slow network would. */
+  latency(ms: number): void;
   /** Stops the proxy and closes all it holds. */
   close(): Promise<void>;
 }
@@ -36,14 +43,22 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
   const pipes = new Set<Promise<unknown>>();
   let paused = false;
   let gate: PromiseWithResolvers<void> | undefined;
+  let downstreamGate: PromiseWithResolvers<void> | undefined;
+  let delayMs = 0;
 
-  /** Copies bytes from one side to the other, waiting at the gate while stalled. */
-  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+  /**
+   * Copies bytes from one side to the other, waiting at the gates while stalled (and, from the
+   * broker, for the latency).
+   */
+  const pump = async (from: Deno.Conn, to: Deno.Conn, downstream: boolean) => {
     const buffer = new Uint8Array(64 * 1024);
     while (true) {
       const n = await from.read(buffer);
       if (n === null) return;
-      while (gate) await gate.promise;
+      while (gate || (downstream && downstreamGate)) {
+        await (gate ?? downstreamGate)!.promise;
+      }
+      if (downstream && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       let written = 0;
       while (written < n) written += await to.write(buffer.subarray(written, n));
     }
@@ -72,8 +87,8 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
           close(upstream);
         };
         return Promise.allSettled([
-          pump(client, upstream).finally(pair),
-          pump(upstream, client).finally(pair),
+          pump(client, upstream, false).finally(pair),
+          pump(upstream, client, true).finally(pair),
         ]);
       }).catch(() => close(client));
       pipes.add(piping);
@@ -93,13 +108,23 @@ export function startProxy(target: { hostname: string; port: number }): Proxy {
       paused = false;
       gate?.resolve();
       gate = undefined;
+      downstreamGate?.resolve();
+      downstreamGate = undefined;
     },
     stall() {
       gate ??= Promise.withResolvers<void>();
     },
+    holdDownstream() {
+      downstreamGate ??= Promise.withResolvers<void>();
+    },
+    latency(ms) {
+      delayMs = ms;
+    },
     async close() {
       gate?.resolve();
       gate = undefined;
+      downstreamGate?.resolve();
+      downstreamGate = undefined;
       listener.close();
       cut();
       await accepting;
