@@ -203,9 +203,9 @@ function send(stream: SSEStreamingApi, event: string, task: TaskRecord): Promise
   return stream.writeSSE({ event, data: JSON.stringify(taskJson(task)) });
 }
 
-/** A time as the api writes it: ISO 8601, or null when unknown. */
+/** A time as the api writes it: ISO 8601, or null when unknown (or no date can hold it). */
 export function isoTime(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null || !(Math.abs(ms) <= 8.64e15) ? null : new Date(ms).toISOString();
 }
 
 /** The facts of a task every view of it shows. */

@@ -17,8 +17,8 @@ export interface TaskFacts {
   attempt: number;
   /** Replays from the dead letters so far. */
   replay: number;
-  /** When it was enqueued (ms since the epoch), when the message says. */
-  createdAt: number | undefined;
+  /** When it was enqueued (ms since the epoch): as the message says, or when first seen. */
+  createdAt: number;
   /**
    * Whether a Warren producer sent it: those record the task (payload, creation time) before
    * publishing, so the worker's events need not carry them.
@@ -43,22 +43,29 @@ export function readDelivery(message: Message): TaskFacts {
   const props = message.properties;
   const headers = props.headers ?? {};
   const id = typeof props.messageId === "string" && props.messageId ? props.messageId : newTaskId();
-  const attempt = positiveInteger(headers[ATTEMPT_HEADER]) ?? 1;
-  const replay = positiveInteger(headers[REPLAY_HEADER]) ?? 0;
-  const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER]);
+  const attempt = positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1;
+  const replay = positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0;
+  const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER], TIME_MAX_MS);
+  const timestamp = positiveInteger(props.timestamp, TIME_MAX_MS / 1000);
   return {
     id,
     attempt,
     replay,
-    createdAt: createdAtHeader ??
-      (typeof props.timestamp === "number" ? props.timestamp * 1000 : undefined),
+    // A message that does not say when it was enqueued was enqueued by now at the latest.
+    createdAt: createdAtHeader ?? (timestamp === undefined ? Date.now() : timestamp * 1000),
     fromWarren: createdAtHeader !== undefined,
-    deliveries: positiveInteger(headers["x-delivery-count"]) ?? 0,
+    deliveries: positiveInteger(headers["x-delivery-count"], Number.MAX_SAFE_INTEGER) ?? 0,
     key: runKey(id, replay, attempt),
   };
 }
 
-function positiveInteger(value: unknown): number | undefined {
+/** The largest attempt or replay count a message may claim; larger ones are ignored. */
+const COUNT_MAX = 1_000_000;
+/** The latest time a Date can hold (ms since the epoch); a later one is not a time. */
+const TIME_MAX_MS = 8.64e15;
+
+/** A whole number from 1 to `max` read from a header, or undefined: any producer may set it. */
+function positiveInteger(value: unknown, max: number): number | undefined {
   const n = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
-  return Number.isInteger(n) && n > 0 ? n : undefined;
+  return Number.isInteger(n) && n > 0 && n <= max ? n : undefined;
 }
