@@ -107,6 +107,36 @@ Deno.test("dead letters: list, replay one, replay all, purge", async (t) => {
       );
     });
 
+    await t.step("a replay of a handler with retries starts counting attempts again", async () => {
+      const [, body] = await postTask(warren.url, "flaky", {}); // fails every attempt
+      await waitForState(warren.url, body.id, "dead", 20_000);
+      const [status] = await post(`${warren.url}/handlers/flaky/dead/${body.id}/replay`);
+      assert.equal(status, 200);
+      const task = await waitFor(
+        async () => {
+          const [, task] = await getJson(`${warren.url}/tasks/${body.id}`);
+          return task.replays === 1 && task.state === "dead" ? task : undefined;
+        },
+        20_000,
+        "the replay to die after its own three attempts",
+      );
+      assert.equal(task.attempts, 3);
+      assert.equal(task.error.message, "attempt 3 failed", "ctx.attempt began at 1 again");
+      const steps = task.history.map((h: { state: string; attempt: number; replay: number }) =>
+        `${h.state}:${h.attempt}:${h.replay}`
+      );
+      const run = (replay: number) => [
+        `queued:0:${replay}`,
+        `running:1:${replay}`,
+        `retrying:1:${replay}`,
+        `running:2:${replay}`,
+        `retrying:2:${replay}`,
+        `running:3:${replay}`,
+        `dead:3:${replay}`,
+      ];
+      assert.deepEqual(steps, [...run(0), ...run(1)]);
+    });
+
     await t.step("DELETE purges them", async () => {
       const response = await fetch(dead, { method: "DELETE" });
       assert.equal(response.status, 200);

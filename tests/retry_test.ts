@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { DELAY_LEVELS, delayRoute, topology } from "../lib/amqp/topology.ts";
 import { afterFailure, retryDelayMs } from "../lib/retry.ts";
-import { deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
+import { Buffer } from "node:buffer";
+import { connect } from "amqplib";
+import { AMQP_URL, deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
 
 Deno.test("delay cascade: a delay is spelled in binary from its highest level", () => {
   const names = topology("w");
@@ -120,6 +122,22 @@ Deno.test("retries: failed attempts run again with backoff until they succeed or
       }
     });
 
+    await t.step("?delay=5 passes cascade levels 2 and 0; ?delay=1.5 is rounded up", async () => {
+      const [[, five], [, half]] = await Promise.all([
+        postTask(warren.url, "echo?delay=5", { five: true }),
+        postTask(warren.url, "echo?delay=1.5", { half: true }),
+      ]);
+      assert.equal(Date.parse(half.run_at) - Date.parse(half.created_at), 2000, "up, never down");
+      const [fiveDone, halfDone] = await Promise.all([
+        waitForState(warren.url, five.id, "succeeded", 10_000),
+        waitForState(warren.url, half.id, "succeeded", 10_000),
+      ]);
+      const waited = (task: { started_at: string; created_at: string }) =>
+        Date.parse(task.started_at) - Date.parse(task.created_at);
+      assert.ok(waited(fiveDone) >= 5000 && waited(fiveDone) < 6500, `5 s: ${waited(fiveDone)}`);
+      assert.ok(waited(halfDone) >= 2000 && waited(halfDone) < 3500, `1.5 s: ${waited(halfDone)}`);
+    });
+
     await t.step(
       "a bad delay is a 400 that says what is allowed, and enqueues nothing",
       async () => {
@@ -133,5 +151,34 @@ Deno.test("retries: failed attempts run again with backoff until they succeed or
   } finally {
     await warren.stop();
     await deleteTopology(warren.prefix);
+  }
+});
+
+Deno.test("retries: a retry published twice (a confirm timed out) runs once", async () => {
+  const warren = await startWarren();
+  const connection = await connect(AMQP_URL);
+  const log = await Deno.makeTempFile({ suffix: ".runs" });
+  try {
+    const ch = await connection.createConfirmChannel();
+    const id = `twice-${crypto.randomUUID()}`;
+    const body = Buffer.from(JSON.stringify({ ms: 300, log }));
+    const copy = {
+      messageId: id,
+      persistent: true,
+      headers: { "x-warren-attempt": 2, "x-warren-created-at": Date.now() },
+    };
+    ch.sendToQueue(`${warren.prefix}.task.counted`, body, copy);
+    ch.sendToQueue(`${warren.prefix}.task.counted`, body, copy);
+    await ch.waitForConfirms();
+    await ch.close();
+    const task = await waitForState(warren.url, id, "succeeded");
+    assert.equal(task.attempts, 2);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.deepEqual((await Deno.readTextFile(log)).trim().split("\n"), [`${id} 2`], "ran once");
+  } finally {
+    await connection.close();
+    assert.equal(await warren.stop(), 0, warren.output());
+    await deleteTopology(warren.prefix);
+    await Deno.remove(log);
   }
 });
