@@ -5,9 +5,10 @@
  * @module
  */
 
-import type { Channel, ConfirmChannel } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "./amqp/connection.ts";
-import { countQueues, declareAll, topology } from "./amqp/topology.ts";
+import { publishConfirmed } from "./amqp/publish.ts";
+import { countQueues, declareAll, migrateEventsQueue, topology } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
 import {
   type ApiDeps,
@@ -94,6 +95,7 @@ export async function startWarren(
         const dead = bindChannel(model, await model.createChannel(), log);
         await declareAll(ch, names, handlers.map((h) => h.name));
         if (writer) {
+          await moveLegacyEvents(model, pub);
           const events = bindChannel(model, await model.createChannel(), log);
           await recordEvents(events, { writer, names, log: logger("recorder") });
         }
@@ -269,6 +271,25 @@ export async function startWarren(
       log.info("stopped");
     },
   };
+
+  /** Moves the events of an older Warren's classic events queue, if one is there (once). */
+  async function moveLegacyEvents(model: ChannelModel, pub: ConfirmChannel): Promise<void> {
+    const probe = await model.createChannel();
+    probe.on("error", () => {}); // checking a missing queue closes the probe: that is the answer
+    const moved = await migrateEventsQueue(probe, names, (message) =>
+      publishConfirmed(pub, "", names.eventsQueue, message.content, {
+        contentType: message.properties.contentType,
+        type: message.properties.type,
+        persistent: message.properties.deliveryMode === 2,
+      }, config.publishTimeoutMs));
+    if (moved !== undefined) {
+      log.warn(
+        "moved {moved} event message(s) from the classic queue of an older Warren to the " +
+          "quorum queue {queue}, and deleted the classic one",
+        { moved, queue: names.eventsQueue },
+      );
+    }
+  }
 
   /** Gives the recorder up to two seconds to take in the events the workers sent last. */
   async function drainEvents(ch: Channel | undefined, queue: string): Promise<void> {

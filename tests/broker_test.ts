@@ -109,7 +109,7 @@ Deno.test("broker: a deleted queue is declared and consumed again", async () => 
   try {
     const ch = await connection.createChannel();
     await ch.deleteQueue(`${warren.prefix}.task.echo`);
-    await ch.deleteQueue(`${warren.prefix}.events.store`);
+    await ch.deleteQueue(`${warren.prefix}.events.record`);
     await ch.close();
     await waitFor(
       async () => {

@@ -12,8 +12,10 @@
  * <prefix>.dead           direct exchange of dead letters, routing key = handler name
  * <prefix>.dead.<name>    quorum queue per handler holding its dead tasks
  * <prefix>.events         topic exchange of lifecycle events, routing key task.<name>.<state>
- * <prefix>.events.store   queue the api reads events from into the task store
+ * <prefix>.events.record  quorum queue the api records events from into the task store
  * ```
+ *
+ * Every queue is a quorum queue: durable, and replicated on a cluster.
  *
  * ## The delay cascade
  *
@@ -29,7 +31,7 @@
  * @module
  */
 
-import type { Channel, Replies } from "amqplib";
+import type { Channel, GetMessage, Replies } from "amqplib";
 
 /** How task and dead-letter queues are declared: durable, replicated on a cluster. */
 const QUORUM = { durable: true, arguments: { "x-queue-type": "quorum" } };
@@ -68,7 +70,7 @@ export function topology(prefix: string): Topology {
     delayedExchange: `${prefix}.delayed`,
     deadExchange: `${prefix}.dead`,
     eventsExchange: `${prefix}.events`,
-    eventsQueue: `${prefix}.events.store`,
+    eventsQueue: `${prefix}.events.record`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -133,8 +135,38 @@ export async function declareExchanges(ch: Channel, names: Topology): Promise<vo
 
 /** Declares the queue the api consumes lifecycle events from, bound to every task event. */
 export async function declareEventsQueue(ch: Channel, names: Topology): Promise<void> {
-  await ch.assertQueue(names.eventsQueue, { durable: true });
+  await ch.assertQueue(names.eventsQueue, QUORUM);
   await ch.bindQueue(names.eventsQueue, names.eventsExchange, "task.#");
+}
+
+/**
+ * Warren before 0.3 recorded events from a classic queue, `<prefix>.events.store`, which a
+ * cluster does not replicate. If one is there, it is unbound (no new events reach it), the events
+ * it holds are moved to {@linkcode Topology.eventsQueue} (each acked only once the move is
+ * confirmed) and it is deleted. Returns how many events moved, or undefined when there was none.
+ * `probe` must be a channel of its own: checking a missing queue closes it.
+ */
+export async function migrateEventsQueue(
+  probe: Channel,
+  names: Topology,
+  move: (message: GetMessage) => Promise<void>,
+): Promise<number | undefined> {
+  const legacy = `${names.eventsQueue.slice(0, -".record".length)}.store`;
+  try {
+    await probe.checkQueue(legacy);
+  } catch {
+    return undefined; // none: the probe is closed, and nothing is to be done
+  }
+  await probe.unbindQueue(legacy, names.eventsExchange, "task.#");
+  let moved = 0;
+  for (let message = await probe.get(legacy); message; message = await probe.get(legacy)) {
+    await move(message);
+    probe.ack(message);
+    moved++;
+  }
+  await probe.deleteQueue(legacy, { ifEmpty: true });
+  await probe.close();
+  return moved;
 }
 
 /**
