@@ -111,34 +111,6 @@ export function readDeadLetter(handler: string, message: Message): DeadLetter {
   };
 }
 
-/**
- * Reads up to `limit` dead letters without taking them: each is fetched and then given back to
- * the queue, so the list is the queue's head at that moment.
- */
-export async function peekDeadLetters(
-  ch: Channel,
-  names: Topology,
-  handler: string,
-  limit: number,
-): Promise<{ total: number; letters: DeadLetter[] }> {
-  const queue = names.deadQueue(handler);
-  const { messageCount: total } = await ch.checkQueue(queue);
-  const taken: GetMessage[] = [];
-  try {
-    while (taken.length < Math.min(limit, total)) {
-      const message = await getNext(ch, queue);
-      if (!message) break;
-      taken.push(message);
-    }
-  } finally {
-    if (taken.length > 0) {
-      ch.nack(taken[taken.length - 1], true, true);
-      await settled(ch, queue, total);
-    }
-  }
-  return { total, letters: taken.map((m) => readDeadLetter(handler, m)) };
-}
-
 /** What a replay did: the ids it put back on the task queue. */
 export interface Replayed {
   ids: string[];
@@ -149,6 +121,10 @@ export interface Replayed {
  * and the replay count one higher: all of them (each once, even if it dies again meanwhile), or
  * only the one with `id`. Each is acked only after its republish was confirmed, so a failure
  * halfway loses nothing. `onReplayed` hears of each before the next is taken.
+ *
+ * No letter is ever given back with a nack: each would count a delivery, and from RabbitMQ 4.0 a
+ * quorum queue drops a message past 20 of them. A letter passed over on the way to `id` is
+ * published again at the back of the queue (confirmed) and then acked.
  */
 export async function replayDeadLetters(
   ch: Channel,
@@ -159,83 +135,67 @@ export async function replayDeadLetters(
 ): Promise<Replayed> {
   const queue = names.deadQueue(handler);
   const { messageCount: known } = await ch.checkQueue(queue);
-  const skipped: GetMessage[] = [];
   const ids: string[] = [];
-  try {
-    for (let fetched = 0;; fetched++) {
-      // Past the letters counted at the start, an empty queue is simply empty.
-      const message = await getNext(ch, queue, fetched < known);
-      if (!message) break;
-      const letter = readDeadLetter(handler, message);
-      // A letter seen twice died again after this very replay: the queue has gone round.
-      const seen = ids.includes(letter.id) ||
-        skipped.some((m) => m.properties.messageId === letter.id);
-      if (seen || (options.id !== undefined && letter.id !== options.id)) {
-        skipped.push(message);
-        if (seen) break;
-        continue;
-      }
-      await sendTask(
-        pub,
-        names,
-        {
-          id: letter.id,
-          handler,
-          body: message.content,
-          createdAt: letter.createdAt ?? undefined,
-        },
-        options.timeoutMs,
-        { replay: letter.replay + 1 },
-      );
+  // Only the letters there at the start: one replayed and dead again, or one passed over and put
+  // at the back, must not be taken twice.
+  for (let taken = 0; taken < known; taken++) {
+    const message = await ch.get(queue, { noAck: false });
+    if (!message) break;
+    const letter = readDeadLetter(handler, message);
+    if (options.id !== undefined && letter.id !== options.id) {
+      await putBack(pub, names, handler, message, options.timeoutMs);
       ch.ack(message);
-      ids.push(letter.id);
-      await options.onReplayed({ ...letter, replay: letter.replay + 1 });
-      if (options.id !== undefined) break;
+      continue;
     }
-  } finally {
-    for (const message of skipped) ch.nack(message, false, true);
-    if (skipped.length > 0) await settled(ch, queue, skipped.length);
+    await sendTask(
+      pub,
+      names,
+      { id: letter.id, handler, body: message.content, createdAt: letter.createdAt ?? undefined },
+      options.timeoutMs,
+      { replay: letter.replay + 1 },
+    );
+    ch.ack(message);
+    ids.push(letter.id);
+    await options.onReplayed({ ...letter, replay: letter.replay + 1 });
+    if (options.id !== undefined) break;
   }
   return { ids };
 }
 
-/** How long a fetch waits for letters the queue counts but has not made ready again yet. */
-const RETURN_PATIENCE_MS = 1_000;
-
-/**
- * Fetches the next message of a queue: letters given back by an earlier list come back to a
- * quorum queue asynchronously, so while the caller knows the queue holds more (`patient`), an
- * empty answer is tried again for a moment before it counts.
- */
-async function getNext(
-  ch: Channel,
-  queue: string,
-  patient = true,
-): Promise<GetMessage | false> {
-  const deadline = Date.now() + (patient ? RETURN_PATIENCE_MS : 0);
-  while (true) {
-    const message = await ch.get(queue, { noAck: false });
-    if (message || Date.now() > deadline) return message;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** Publishes a dead letter again, as it is, at the back of its queue; waits for the confirm. */
+function putBack(
+  pub: ConfirmChannel,
+  names: Topology,
+  handler: string,
+  message: GetMessage,
+  timeoutMs: number,
+): Promise<void> {
+  // The broker's own counts belong to the old message, not to the new one.
+  const { "x-delivery-count": _, "x-acquired-count": __, ...headers } =
+    message.properties.headers ?? {};
+  return publishConfirmed(pub, names.deadExchange, handler, message.content, {
+    messageId: message.properties.messageId,
+    contentType: message.properties.contentType,
+    headers,
+  }, timeoutMs);
 }
 
 /**
- * Waits (briefly) until a queue counts at least `ready` messages again: a quorum queue takes back
- * nacked messages asynchronously, and the next operation must see them.
+ * Empties a handler's dead-letter queue of the letters it held when asked; returns the ids of
+ * the letters dropped (so the store can forget them too).
  */
-async function settled(ch: Channel, queue: string, ready: number): Promise<void> {
-  const deadline = Date.now() + RETURN_PATIENCE_MS;
-  while (Date.now() < deadline && (await ch.checkQueue(queue)).messageCount < ready) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Empties a handler's dead-letter queue; returns how many letters it dropped. */
 export async function purgeDeadLetters(
   ch: Channel,
   names: Topology,
   handler: string,
-): Promise<number> {
-  return (await ch.purgeQueue(names.deadQueue(handler))).messageCount;
+): Promise<string[]> {
+  const queue = names.deadQueue(handler);
+  const { messageCount: known } = await ch.checkQueue(queue);
+  const ids: string[] = [];
+  for (let taken = 0; taken < known; taken++) {
+    const message = await ch.get(queue, { noAck: true });
+    if (!message) break;
+    ids.push(String(message.properties.messageId ?? ""));
+  }
+  return ids;
 }

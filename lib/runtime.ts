@@ -17,7 +17,7 @@ import {
   type QueueCounts,
   UnavailableError,
 } from "./api/deps.ts";
-import { peekDeadLetters, purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
+import { purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
 import { createFeed } from "./api/feed.ts";
 import { createMetrics } from "./api/metrics.ts";
 import { createRates } from "./api/rates.ts";
@@ -27,6 +27,7 @@ import { publishTask } from "./enqueue.ts";
 import type { HandlerInfo } from "./handler.ts";
 import { errorMessage, logger, type LogOptions } from "./log.ts";
 import { openSqliteStore } from "./store/sqlite.ts";
+import type { TaskStore } from "./store/store.ts";
 import { createWriter, type StoreWriter } from "./store/writer.ts";
 import { startSupervisor, type Supervisor } from "./worker/supervisor.ts";
 
@@ -117,7 +118,7 @@ export async function startWarren(
   let pending = 0;
 
   /** Dead-letter operations, one at a time (they share a channel), each on the live session. */
-  function deadLetters(writer: StoreWriter): DeadLetters {
+  function deadLetters(store: TaskStore, writer: StoreWriter): DeadLetters {
     let queue: Promise<unknown> = Promise.resolve();
     const serial = <T>(action: (session: ApiSession) => Promise<T>): Promise<T> => {
       const next = queue.then(() => {
@@ -129,7 +130,6 @@ export async function startWarren(
       return next;
     };
     return {
-      list: (handler, limit) => serial((s) => peekDeadLetters(s.dead, names, handler, limit)),
       replay: (handler, id) =>
         serial(async (s) => {
           const { ids } = await replayDeadLetters(s.dead, s.pub, names, handler, {
@@ -145,9 +145,17 @@ export async function startWarren(
                 at: Date.now(),
               }]),
           });
+          // Not in the queue after all (purged elsewhere, or its letter never sent): the list
+          // must stop showing it.
+          if (id !== undefined && ids.length === 0) await store.dropDeadLetters([id]);
           return ids;
         }),
-      purge: (handler) => serial((s) => purgeDeadLetters(s.dead, names, handler)),
+      purge: (handler) =>
+        serial(async (s) => {
+          const ids = await purgeDeadLetters(s.dead, names, handler);
+          await store.dropDeadLetters(ids);
+          return ids.length;
+        }),
     };
   }
 
@@ -227,7 +235,7 @@ export async function startWarren(
         pending--;
       }
     },
-    dead: deadLetters(writer),
+    dead: deadLetters(store, writer),
     inspect,
     notReady,
     workers,
@@ -276,12 +284,16 @@ export async function startWarren(
   async function moveLegacyEvents(model: ChannelModel, pub: ConfirmChannel): Promise<void> {
     const probe = await model.createChannel();
     probe.on("error", () => {}); // checking a missing queue closes the probe: that is the answer
-    const moved = await migrateEventsQueue(probe, names, (message) =>
-      publishConfirmed(pub, "", names.eventsQueue, message.content, {
-        contentType: message.properties.contentType,
-        type: message.properties.type,
-        persistent: message.properties.deliveryMode === 2,
-      }, config.publishTimeoutMs));
+    const moved = await migrateEventsQueue(
+      probe,
+      names,
+      (message) =>
+        publishConfirmed(pub, "", names.eventsQueue, message.content, {
+          contentType: message.properties.contentType,
+          type: message.properties.type,
+          persistent: message.properties.deliveryMode === 2,
+        }, config.publishTimeoutMs),
+    );
     if (moved !== undefined) {
       log.warn(
         "moved {moved} event message(s) from the classic queue of an older Warren to the " +

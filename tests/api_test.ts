@@ -131,6 +131,22 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
         assert.match(problem.detail, /state must be one of/);
         const [badLimit] = await getJson(`${warren.url}/tasks?limit=0`);
         assert.equal(badLimit, 400);
+        const [badCursor, cursorProblem] = await getJson(`${warren.url}/tasks?cursor=nope`);
+        assert.equal(badCursor, 400);
+        assert.match(cursorProblem.detail, /cursor must be a next_cursor of an earlier page/);
+
+        // Page through everything two at a time: each task once, in the same order.
+        const paged: string[] = [];
+        let next = `/tasks?limit=2`;
+        while (next) {
+          const response = await fetch(`${warren.url}${next}`);
+          const page = await response.json();
+          paged.push(...page.tasks.map((task: { id: string }) => task.id));
+          const link = response.headers.get("link");
+          assert.equal(link === null, page.next_cursor === null, "a Link header with a next page");
+          next = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1] : "";
+        }
+        assert.deepEqual(paged, all.tasks.map((task: { id: string }) => task.id));
       },
     );
 
@@ -211,10 +227,15 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
         30_000,
         "200 echo tasks to succeed",
       );
-      for (const [, body] of posts.slice(0, 20)) {
+      for (const [, body] of posts) {
         const [, task] = await getJson(`${warren.url}/tasks/${body.id}`);
         assert.equal(task.state, "succeeded");
         assert.equal(task.attempts, 1);
+        assert.deepEqual(
+          task.history.map((h: { state: string }) => h.state),
+          ["queued", "running", "succeeded"],
+          "one run",
+        );
       }
     });
   } finally {

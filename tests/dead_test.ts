@@ -4,7 +4,9 @@
  */
 
 import assert from "node:assert/strict";
+import { connect } from "amqplib";
 import {
+  AMQP_URL,
   deleteTopology,
   getJson,
   postTask,
@@ -27,27 +29,56 @@ Deno.test("dead letters: list, replay one, replay all, purge", async (t) => {
     }
     for (const id of ids) await waitForState(warren.url, id, "dead");
 
-    await t.step("GET lists them with error, stack, attempts and times", async () => {
+    await t.step("GET lists them, newest first, with error, attempts and times", async () => {
       const [status, body] = await getJson(dead);
       assert.equal(status, 200);
       assert.equal(body.total, 3);
-      assert.deepEqual(body.tasks.map((t: { id: string }) => t.id).sort(), [...ids].sort());
+      assert.deepEqual(body.tasks.map((t: { id: string }) => t.id), [...ids].reverse());
       const letter = body.tasks.find((t: { id: string }) => t.id === ids[0]);
-      assert.deepEqual(letter.payload, { message: "boom 0" });
-      assert.equal(letter.error.message, "boom 0");
-      assert.match(letter.error.stack, /fail\.ts/);
+      assert.deepEqual(letter.error, { name: "TypeError", message: "boom 0" });
+      assert.equal(letter.payload, undefined, "a list is not a payload dump");
       assert.equal(letter.attempts, 1);
       assert.equal(letter.replays, 0);
       assert.ok(Date.parse(letter.failed_at) >= Date.parse(letter.created_at));
-      const [, limited] = await getJson(`${dead}?limit=1`);
-      assert.equal(limited.tasks.length, 1);
+      assert.equal(letter.links.self, `/tasks/${ids[0]}`);
+      const [, task] = await getJson(`${warren.url}${letter.links.self}`);
+      assert.deepEqual(task.payload, { message: "boom 0" }, "the task has it all");
+      assert.match(task.error.stack, /fail\.ts/);
+      const [, limited] = await getJson(`${dead}?limit=2`);
+      assert.equal(limited.tasks.length, 2);
       assert.equal(limited.total, 3);
-      const [, again] = await getJson(dead);
-      assert.equal(again.total, 3, "listing takes nothing away");
+      const [, rest] = await getJson(`${dead}?limit=2&cursor=${limited.next_cursor}`);
+      assert.deepEqual(rest.tasks.map((t: { id: string }) => t.id), [ids[0]]);
+      assert.equal(rest.next_cursor, null);
       const [, handlers] = await getJson(`${warren.url}/handlers`);
       const fail = handlers.handlers.find((h: { name: string }) => h.name === "fail");
       assert.equal(fail.queue.dead, 3);
     });
+
+    await t.step(
+      "looking never wears a letter out: 50 lists leave every one untouched",
+      async () => {
+        for (let i = 0; i < 50; i++) assert.equal((await getJson(dead))[1].tasks.length, 3);
+        // Take a look inside the queue itself: no letter was ever delivered, so none counts a
+        // delivery (from RabbitMQ 4.0 a quorum queue drops a message past 20 of them).
+        const connection = await connect(AMQP_URL);
+        try {
+          const ch = await connection.createChannel();
+          const queue = `${warren.prefix}.dead.fail`;
+          assert.equal((await ch.checkQueue(queue)).messageCount, 3);
+          const counts = [];
+          for (let i = 0; i < 3; i++) {
+            const message = await ch.get(queue, { noAck: false });
+            assert.ok(message, `letter ${i} is there`);
+            counts.push(message.properties.headers?.["x-delivery-count"] ?? 0);
+          }
+          assert.deepEqual(counts, [0, 0, 0]);
+          await ch.close(); // gives the three back (their first delivery)
+        } finally {
+          await connection.close();
+        }
+      },
+    );
 
     await t.step(
       "replaying one runs it again under its id with a fresh attempt count",
@@ -136,6 +167,46 @@ Deno.test("dead letters: list, replay one, replay all, purge", async (t) => {
       ];
       assert.deepEqual(steps, [...run(0), ...run(1)]);
     });
+
+    await t.step(
+      "replaying the last letter passes over the others without wearing them",
+      async () => {
+        const queue = `${warren.prefix}.dead.fail`;
+        /** The delivery counts of the letters, in queue order (looking counts one more each). */
+        const look = async () => {
+          const connection = await connect(AMQP_URL);
+          try {
+            const ch = await connection.createChannel();
+            const letters: [string, number][] = [];
+            for (let message; (message = await ch.get(queue, { noAck: false }));) {
+              const count = Number(message.properties.headers?.["x-delivery-count"] ?? 0);
+              letters.push([message.properties.messageId, count]);
+            }
+            await ch.close();
+            return letters;
+          } finally {
+            await connection.close();
+          }
+        };
+        const before = await look();
+        assert.equal(before.length, 3);
+        const last = before.at(-1)![0];
+        await waitFor(async () => (await look()).length === 3, 5_000, "the letters back");
+        const [status] = await post(`${dead}/${last}/replay`);
+        assert.equal(status, 200);
+        const after = await look();
+        const passedOver = after.filter(([id]) => id !== last);
+        assert.equal(passedOver.length, 2);
+        for (const [id, count] of passedOver) {
+          assert.ok(count <= 2, `${id} counted ${count} deliveries: only our own two looks`);
+        }
+        await waitFor(
+          async () => (await getJson(dead))[1].tasks.length === 3,
+          10_000,
+          "the replayed letter dead again",
+        );
+      },
+    );
 
     await t.step("DELETE purges them", async () => {
       const response = await fetch(dead, { method: "DELETE" });

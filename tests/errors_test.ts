@@ -103,10 +103,12 @@ Deno.test("errors: huge, odd and non-Error throws end dead, and the worker goes 
     assert.equal(list.tasks.length, cases.length);
     const [, dead] = await getJson(`${warren.url}/handlers/throws/dead?limit=20`);
     assert.equal(dead.tasks.length, cases.length, "every one is in the dead letters");
+    assert.equal(dead.total, cases.length);
     const big = dead.tasks.find((t: { error: { message: string } }) =>
       t.error.message.startsWith("x")
     );
-    assert.match(big.error.message, /truncated from 100000 bytes/);
+    const [, task] = await getJson(`${warren.url}${big.links.self}`);
+    assert.match(task.error.message, /^x+… \(truncated from 100000 bytes\)$/);
   } finally {
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);

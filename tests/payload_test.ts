@@ -46,7 +46,7 @@ Deno.test("payload rules: size, JSON, depth, schema", () => {
 });
 
 Deno.test("payload: every producer meets the rules; reads survive what any producer sent", async (t) => {
-  const warren = await startWarren({ env: { WARREN_MAX_BODY: "64KiB" } });
+  const warren = await startWarren({ env: { WARREN_MAX_BODY: "6MiB" } });
   const connection = await connect(AMQP_URL);
   const ch = await connection.createConfirmChannel();
   const raw = async (handler: string, body: string, headers: Record<string, unknown> = {}) => {
@@ -91,8 +91,21 @@ Deno.test("payload: every producer meets the rules; reads survive what any produ
     });
 
     await t.step("AMQP: a payload over WARREN_MAX_BODY ends dead at consume", async () => {
-      const id = await raw("echo", JSON.stringify({ big: "x".repeat(70_000) }));
-      await refusedAtConsume(id, /over the limit of 65536 bytes \(WARREN_MAX_BODY\)/);
+      const id = await raw("echo", JSON.stringify({ big: "x".repeat(6.5 * 2 ** 20) }));
+      await refusedAtConsume(id, /over the limit of 6291456 bytes \(WARREN_MAX_BODY\)/);
+    });
+
+    await t.step("lists are summaries: a 5 MB task leaves GET /tasks small", async () => {
+      const [status, body] = await postTask(warren.url, "echo", { big: "y".repeat(5 * 2 ** 20) });
+      assert.equal(status, 202);
+      const task = await waitForState(warren.url, body.id, "succeeded", 20_000);
+      assert.equal(task.payload.big.length, 5 * 2 ** 20, "the task itself has it all");
+      const response = await fetch(`${warren.url}/tasks?limit=1000`);
+      const text = await response.text();
+      assert.ok(text.length < 100_000, `GET /tasks answered ${text.length} bytes`);
+      const listed = JSON.parse(text).tasks.find((t: { id: string }) => t.id === body.id);
+      assert.equal(listed.payload, undefined);
+      assert.equal(listed.result, undefined);
     });
 
     await t.step("AMQP: a payload that breaks the handler's schema never runs it", async () => {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
 import { openSqliteStore } from "../lib/store/sqlite.ts";
+import { decodeCursor, encodeCursor, type TaskFilter } from "../lib/store/store.ts";
 import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
 
 const id = "t-1";
@@ -50,6 +51,7 @@ Deno.test("merge: events in order build the record", () => {
       { state: "succeeded", attempt: 1, at: 3000 },
     ],
     version: 4,
+    deadLetter: false,
   });
 });
 
@@ -111,11 +113,23 @@ Deno.test("sqlite store: batches fold, lists filter, a reopen keeps everything",
   try {
     assert.deepEqual(await store.get(id), fold([queued, running, progress, succeeded]));
     assert.equal(await store.get("missing"), undefined);
-    const all = await store.list({ limit: 10 });
-    assert.deepEqual(all.map((t) => t.id), ["t-3", "t-2", "t-1"], "newest first");
-    assert.deepEqual((await store.list({ handler, limit: 10 })).map((t) => t.id), ["t-3", "t-1"]);
-    assert.deepEqual((await store.list({ state: "dead", limit: 10 })).map((t) => t.id), ["t-3"]);
-    assert.deepEqual((await store.list({ limit: 1 })).map((t) => t.id), ["t-3"]);
+    const ids = async (filter: TaskFilter) => (await store.list(filter)).tasks.map((t) => t.id);
+    assert.deepEqual(await ids({ limit: 10 }), ["t-3", "t-2", "t-1"], "newest first");
+    assert.deepEqual(await ids({ handler, limit: 10 }), ["t-3", "t-1"]);
+    assert.deepEqual(await ids({ state: "dead", limit: 10 }), ["t-3"]);
+    assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), ["t-3"], "its letter waits");
+    const first = await store.list({ limit: 2 });
+    assert.deepEqual(first.tasks.map((t) => t.id), ["t-3", "t-2"]);
+    assert.ok(first.next !== undefined, "a next page");
+    const second = await store.list({ limit: 2, after: first.next });
+    assert.deepEqual(second.tasks.map((t) => t.id), ["t-1"]);
+    assert.equal(second.next, undefined, "the last page");
+    assert.deepEqual(Object.keys(first.tasks[0]).includes("payload"), false, "a summary");
+    assert.equal(decodeCursor(encodeCursor(first.next!)), first.next);
+    assert.equal(decodeCursor("not-a-cursor"), undefined);
+    await store.dropDeadLetters(["t-3"]);
+    assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), [], "purged");
+    assert.equal((await store.get("t-3"))?.state, "dead", "the task stays dead");
     assert.deepEqual((await store.get("t-3"))?.error, { message: "boom" });
     assert.deepEqual(await store.apply([succeeded]), [], "a duplicate is no change");
   } finally {
@@ -139,7 +153,7 @@ Deno.test("sqlite store: a queued event for a task a worker reported first folds
     assert.deepEqual(task?.payload, { a: 1 });
     assert.equal(task?.createdAt, 1000);
     assert.equal(task?.startedAt, 2000);
-    assert.equal((await store.list({ limit: 10 })).length, 1);
+    assert.equal((await store.list({ limit: 10 })).tasks.length, 1);
   } finally {
     await store.close();
   }

@@ -47,9 +47,10 @@ Deno.test("wire: a message from another AMQP client runs its handler", async (t)
       const task = await waitFor(
         async () => {
           const [, body] = await getJson(`${warren.url}/tasks?handler=echo`);
-          return body.tasks.find((t: { payload: { marker?: string } }) =>
-            t.payload?.marker === "no-id"
-          );
+          for (const { links } of body.tasks) {
+            const [, task] = await getJson(`${warren.url}${links.self}`);
+            if (task.payload?.marker === "no-id") return task;
+          }
         },
         15_000,
         "the task without message_id",

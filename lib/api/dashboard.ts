@@ -9,9 +9,10 @@
 import type { Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { TaskRecord } from "../store/store.ts";
+import { summarize } from "../store/task.ts";
 import type { ApiDeps } from "./deps.ts";
 import { workersJson } from "./system.ts";
-import { taskFacts } from "./tasks.ts";
+import { summaryJson } from "./task_json.ts";
 
 /** Routes that answer without a token: the page and its assets (the data needs the token). */
 export const DASHBOARD_PATHS = ["/", "/dashboard/app.js", "/dashboard/style.css"];
@@ -77,7 +78,7 @@ export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
         for (let tick = 1; open; tick++) {
           await stream.sleep(TASKS_EVERY_MS);
           if (changed.size > 0) {
-            const tasks = [...changed.values()].map(taskSummary);
+            const tasks = [...changed.values()].map((task) => summaryJson(summarize(task)));
             changed.clear();
             await stream.writeSSE({ event: "tasks", data: JSON.stringify(tasks) });
           }
@@ -112,9 +113,4 @@ async function stats(deps: ApiDeps) {
     handlers,
     series,
   };
-}
-
-/** A task as a list row needs it: no payload, result or history. */
-function taskSummary(task: TaskRecord) {
-  return { ...taskFacts(task), error: task.error?.message ?? null };
 }

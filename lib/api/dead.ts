@@ -1,5 +1,6 @@
 /**
- * Dead-letter routes: list a handler's dead tasks (GET /handlers/{name}/dead), replay one
+ * Dead-letter routes: list a handler's dead tasks from the store (GET /handlers/{name}/dead: the
+ * queue itself is never touched for a look, so looking cannot wear a letter out), replay one
  * (POST /handlers/{name}/dead/{id}/replay) or all (POST /handlers/{name}/dead/replay), and purge
  * them (DELETE /handlers/{name}/dead).
  *
@@ -7,11 +8,13 @@
  */
 
 import type { Context, Hono } from "hono";
-import type { DeadLetter } from "../deadletter.ts";
+import type { TaskSummary } from "../store/store.ts";
 import { errorMessage } from "../log.ts";
 import { type ApiDeps, UnavailableError } from "./deps.ts";
 import { problem, unavailable } from "./problem.ts";
-import { badQuery, isoTime, unknownHandler } from "./tasks.ts";
+import { pageOf, readPage } from "./page.ts";
+import { summaryJson } from "./task_json.ts";
+import { badQuery, unknownHandler } from "./tasks.ts";
 
 /** Registers the dead-letter routes. */
 export function deadRoutes(app: Hono, deps: ApiDeps): void {
@@ -19,16 +22,20 @@ export function deadRoutes(app: Hono, deps: ApiDeps): void {
   const known = (c: Context) => names.has(c.req.param("name") ?? "");
   const refuse = (c: Context) => unknownHandler(c.req.param("name") ?? "", [...names]);
 
-  app.get("/handlers/:name/dead", (c) => {
+  app.get("/handlers/:name/dead", async (c) => {
     if (!known(c)) return refuse(c);
-    const limitText = c.req.query("limit") ?? "50";
-    const limit = Number(limitText);
-    if (!/^\d+$/.test(limitText) || limit < 1 || limit > 1000) {
-      return badQuery(`limit must be a whole number from 1 to 1000 (got "${limitText}")`);
-    }
-    return guard(async () => {
-      const { total, letters } = await deps.dead.list(c.req.param("name"), limit);
-      return c.json({ handler: c.req.param("name"), total, tasks: letters.map(letterJson) });
+    const page = readPage(c);
+    if (typeof page === "string") return badQuery(page);
+    const handler = c.req.param("name");
+    const [{ tasks, next }, counts] = await Promise.all([
+      deps.store.list({ handler, deadLetters: true, ...page }),
+      deps.inspect(handler),
+    ]);
+    return c.json({
+      handler,
+      total: counts?.dead ?? null,
+      tasks: tasks.map(letterJson),
+      ...pageOf(c, next),
     });
   });
 
@@ -73,15 +80,8 @@ async function guard(action: () => Promise<Response>): Promise<Response> {
   }
 }
 
-function letterJson(letter: DeadLetter) {
-  return {
-    id: letter.id,
-    payload: letter.payload,
-    error: letter.error,
-    attempts: letter.attempts,
-    replays: letter.replay,
-    created_at: isoTime(letter.createdAt),
-    failed_at: isoTime(letter.failedAt),
-    links: { task: `/tasks/${letter.id}` },
-  };
+/** A dead letter as the list shows it: the task's summary, with when it failed. */
+function letterJson(task: TaskSummary) {
+  const { finished_at, ...summary } = summaryJson(task);
+  return { ...summary, failed_at: finished_at };
 }

@@ -6,7 +6,6 @@
  */
 
 import type { HandlerInfo } from "../handler.ts";
-import type { DeadLetter } from "../deadletter.ts";
 import type { NewTask } from "../enqueue.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
@@ -77,10 +76,11 @@ export class BusyError extends Error {
   override name = "BusyError";
 }
 
-/** The operations on a handler's dead-letter queue. */
+/**
+ * The operations on a handler's dead-letter queue. (Listing them reads the store: it never
+ * touches the queue, so looking cannot wear a letter out.)
+ */
 export interface DeadLetters {
-  /** The first `limit` letters, and how many the queue holds. */
-  list(handler: string, limit: number): Promise<{ total: number; letters: DeadLetter[] }>;
   /** Replays one letter (by task id) or all; resolves with the ids replayed. */
   replay(handler: string, id?: string): Promise<string[]>;
   /** Drops every letter; resolves with how many. */

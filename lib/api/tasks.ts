@@ -17,6 +17,8 @@ import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
 import { problem, unavailable } from "./problem.ts";
 import { parseDuration } from "../duration.ts";
 import { type PayloadRefusal, readPayload } from "../payload.ts";
+import { pageOf, readPage } from "./page.ts";
+import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
 
 /** The longest delay a POST may ask for. */
 const MAX_POST_DELAY_SECONDS = 30 * 86_400;
@@ -124,16 +126,17 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
   app.get("/tasks", async (c) => {
     const handler = c.req.query("handler") || undefined;
     const state = c.req.query("state") || undefined;
-    const limitText = c.req.query("limit") ?? "50";
-    const limit = Number(limitText);
-    if (!/^\d+$/.test(limitText) || limit < 1 || limit > 1000) {
-      return badQuery(`limit must be a whole number from 1 to 1000 (got "${limitText}")`);
-    }
+    const page = readPage(c);
+    if (typeof page === "string") return badQuery(page);
     if (state !== undefined && !TASK_STATES.includes(state as TaskState)) {
       return badQuery(`state must be one of ${TASK_STATES.join(", ")} (got "${state}")`);
     }
-    const tasks = await deps.store.list({ handler, state: state as TaskState, limit });
-    return c.json({ tasks: tasks.map(taskJson) });
+    const { tasks, next } = await deps.store.list({
+      handler,
+      state: state as TaskState,
+      ...page,
+    });
+    return c.json({ tasks: tasks.map(summaryJson), ...pageOf(c, next) });
   });
 
   app.get("/tasks/:id", async (c) => {
@@ -201,49 +204,6 @@ function watch(c: Context, id: string, deps: ApiDeps): Response {
 
 function send(stream: SSEStreamingApi, event: string, task: TaskRecord): Promise<void> {
   return stream.writeSSE({ event, data: JSON.stringify(taskJson(task)) });
-}
-
-/** A time as the api writes it: ISO 8601, or null when unknown (or no date can hold it). */
-export function isoTime(ms: number | null): string | null {
-  return ms === null || !(Math.abs(ms) <= 8.64e15) ? null : new Date(ms).toISOString();
-}
-
-/** The facts of a task every view of it shows. */
-export function taskFacts(task: TaskRecord) {
-  return {
-    id: task.id,
-    handler: task.handler,
-    state: task.state,
-    attempts: task.attempts,
-    replays: task.replays,
-    progress: task.progress,
-    created_at: isoTime(task.createdAt),
-    started_at: isoTime(task.startedAt),
-    finished_at: isoTime(task.finishedAt),
-    run_at: isoTime(task.runAt),
-  };
-}
-
-/** The JSON form of a task, as every route returns it. */
-export function taskJson(task: TaskRecord) {
-  return {
-    ...taskFacts(task),
-    payload: task.payload,
-    result: task.result,
-    error: task.error,
-    history: task.history.map((step) => ({
-      state: step.state,
-      attempt: step.attempt,
-      replay: step.replay ?? 0,
-      at: new Date(step.at).toISOString(),
-      error: step.error ?? null,
-    })),
-    links: taskLinks(task.id),
-  };
-}
-
-function taskLinks(id: string) {
-  return { self: `/tasks/${id}`, events: `/tasks/${id}/events` };
 }
 
 /** A 404 naming the handlers there are. */

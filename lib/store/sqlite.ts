@@ -8,7 +8,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
 import type { TaskEvent } from "../events.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
-import { mergeEvent, type TaskRecord } from "./task.ts";
+import { mergeEvent, summarize, type TaskRecord, type TaskSummary } from "./task.ts";
 
 // seq (the rowid) orders tasks by first sight without relying on clocks; every index ends in
 // the rowid, so (handler) and (state) list newest first without a sort.
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   replays INTEGER NOT NULL DEFAULT 0,
   run_at INTEGER,
   history TEXT,
-  version INTEGER NOT NULL DEFAULT 0
+  version INTEGER NOT NULL DEFAULT 0,
+  dead_letter INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
@@ -77,6 +78,7 @@ interface Row {
   run_at: number | null;
   history: string | null;
   version: number;
+  dead_letter: number;
 }
 
 /** Columns added since the first release, for files created before them. */
@@ -85,6 +87,7 @@ const ADDED_COLUMNS = {
   run_at: "INTEGER",
   history: "TEXT",
   version: "INTEGER NOT NULL DEFAULT 0",
+  dead_letter: "INTEGER NOT NULL DEFAULT 0",
 };
 
 /**
@@ -111,17 +114,19 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const select = db.prepare("SELECT * FROM tasks WHERE id = ?");
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
-                       created_at, started_at, finished_at, replays, run_at, history, version)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       created_at, started_at, finished_at, replays, run_at, history, version,
+                       dead_letter)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
-                     run_at = ?, history = ?, version = ?
+                     run_at = ?, history = ?, version = ?, dead_letter = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
+  const dropLetter = db.prepare("UPDATE tasks SET dead_letter = 0 WHERE id = ?");
 
   // Records written lately: folding an event into a task that is still moving rarely needs a
   // read. This process is the file's only writer, so the copies stay true.
@@ -192,18 +197,40 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
     list(filter: TaskFilter) {
       const where: string[] = [];
       const params: SQLInputValue[] = [];
-      if (filter.handler) {
-        where.push("handler = ?");
-        params.push(filter.handler);
-      }
-      if (filter.state) {
-        where.push("state = ?");
-        params.push(filter.state);
-      }
-      const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      const match = (clause: string, value: SQLInputValue) => {
+        where.push(clause);
+        params.push(value);
+      };
+      if (filter.handler) match("handler = ?", filter.handler);
+      if (filter.state) match("state = ?", filter.state);
+      if (filter.deadLetters) match("state = 'dead' AND dead_letter = ?", 1);
+      if (filter.after !== undefined) match("seq < ?", filter.after);
+      const sql = `SELECT ${SUMMARY_COLUMNS} FROM tasks
+                   ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
                    ORDER BY seq DESC LIMIT ?`;
-      const rows = db.prepare(sql).all(...params, filter.limit) as unknown as Row[];
-      return Promise.resolve(rows.map(fromRow));
+      // One row more than asked tells whether there is a next page.
+      const rows = db.prepare(sql).all(...params, filter.limit + 1) as unknown as SummaryRow[];
+      const page = rows.slice(0, filter.limit);
+      return Promise.resolve({
+        tasks: page.map(summaryOf),
+        next: rows.length > filter.limit ? page.at(-1)!.seq : undefined,
+      });
+    },
+
+    dropDeadLetters(ids: string[]) {
+      db.exec("BEGIN");
+      try {
+        for (const id of ids) dropLetter.run(id);
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+      for (const id of ids) {
+        const cached = recent.get(id);
+        if (cached) recent.set(id, { ...cached, deadLetter: false });
+      }
+      return Promise.resolve();
     },
 
     close() {
@@ -241,7 +268,43 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     task.runAt,
     JSON.stringify(task.history),
     task.version,
+    task.deadLetter ? 1 : 0,
   ];
+}
+
+/** The columns a list reads: what a summary shows, and the order. */
+const SUMMARY_COLUMNS = "seq, id, handler, state, attempts, replays, error, created_at, " +
+  "started_at, finished_at, run_at";
+
+type SummaryRow =
+  & Pick<
+    Row,
+    | "id"
+    | "handler"
+    | "state"
+    | "attempts"
+    | "replays"
+    | "error"
+    | "created_at"
+    | "started_at"
+    | "finished_at"
+    | "run_at"
+  >
+  & { seq: number };
+
+function summaryOf(row: SummaryRow): TaskSummary {
+  return summarize({
+    id: row.id,
+    handler: row.handler,
+    state: row.state as TaskSummary["state"],
+    attempts: row.attempts,
+    replays: row.replays,
+    error: parse(row.error) as TaskRecord["error"],
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    runAt: row.run_at,
+  });
 }
 
 function fromRow(row: Row): TaskRecord {
@@ -261,5 +324,6 @@ function fromRow(row: Row): TaskRecord {
     runAt: row.run_at,
     history: row.history === null ? [] : JSON.parse(row.history),
     version: row.version,
+    deadLetter: row.dead_letter === 1,
   };
 }

@@ -6,9 +6,9 @@
  */
 
 import type { EventType, TaskEvent, TaskState } from "../events.ts";
-import type { HistoryEntry, TaskRecord } from "./task.ts";
+import type { HistoryEntry, TaskRecord, TaskSummary } from "./task.ts";
 
-export type { TaskRecord };
+export type { TaskRecord, TaskSummary };
 
 /**
  * A change watchers should hear of: the task as it is now, the event type that moved it (or
@@ -24,8 +24,22 @@ export interface TaskChange {
 export interface TaskFilter {
   handler?: string;
   state?: TaskState;
+  /** Only dead tasks whose letter waits in the dead-letter queue. */
+  deadLetters?: boolean;
   /** Most tasks returned, newest first. */
   limit: number;
+  /** Where the page before ended (its `next`): only older tasks. */
+  after?: Cursor;
+}
+
+/** A position in the newest-first order of tasks; opaque to clients (see {@linkcode encodeCursor}). */
+export type Cursor = number;
+
+/** One page of a list: summaries, newest first, and where the next page starts. */
+export interface TaskPage {
+  tasks: TaskSummary[];
+  /** Undefined on the last page. */
+  next: Cursor | undefined;
 }
 
 /** Where task state is kept. */
@@ -34,7 +48,31 @@ export interface TaskStore {
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
   /** One task, or undefined. */
   get(id: string): Promise<TaskRecord | undefined>;
-  /** Recent tasks, newest first. */
-  list(filter: TaskFilter): Promise<TaskRecord[]>;
+  /** Recent tasks, newest first, as summaries, a page at a time. */
+  list(filter: TaskFilter): Promise<TaskPage>;
+  /** Notes that these tasks' dead letters are gone (purged, or not in the queue after all). */
+  dropDeadLetters(ids: string[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A cursor as clients see it: an opaque, URL-safe string.
+ *
+ * @example
+ * ```ts
+ * decodeCursor(encodeCursor(42)); // 42
+ * ```
+ */
+export function encodeCursor(cursor: Cursor): string {
+  return btoa(`t${cursor}`).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/** Reads a cursor a client sent back; undefined when it is not one this store made. */
+export function decodeCursor(text: string): Cursor | undefined {
+  try {
+    const match = /^t(\d{1,15})$/.exec(atob(text.replaceAll("-", "+").replaceAll("_", "/")));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -12,6 +12,7 @@ import {
   type TaskEvent,
   type TaskState,
 } from "../events.ts";
+import { bound } from "../task_error.ts";
 
 /** One step in a task's history: a state it reached, in which attempt and replay. */
 export interface HistoryEntry {
@@ -47,6 +48,57 @@ export interface TaskRecord {
   history: HistoryEntry[];
   /** Grows with every change of the record: what a watcher saw last (the SSE event id). */
   version: number;
+  /**
+   * Whether the task's letter waits in its handler's dead-letter queue: set when it dies, unset
+   * when it is replayed or its letter is purged. The dead-letter list is the tasks that have one.
+   */
+  deadLetter: boolean;
+}
+
+/** What a list shows of a task: no payload, result, progress or history; the error cut short. */
+export interface TaskSummary {
+  id: string;
+  handler: string;
+  state: TaskState;
+  attempts: number;
+  replays: number;
+  /** The error's name and the first {@linkcode SUMMARY_ERROR_BYTES} of its message. */
+  error: { name?: string; message: string } | null;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  runAt: number | null;
+}
+
+/** How much of an error message a summary keeps, in UTF-8 bytes. */
+export const SUMMARY_ERROR_BYTES = 256;
+
+/**
+ * A task's summary, for lists.
+ *
+ * @example
+ * ```ts
+ * summarize(record).error?.message; // at most 256 bytes of it
+ * ```
+ */
+export function summarize(
+  task: Omit<TaskSummary, "error"> & { error: TaskError | null },
+): TaskSummary {
+  return {
+    id: task.id,
+    handler: task.handler,
+    state: task.state,
+    attempts: task.attempts,
+    replays: task.replays,
+    error: task.error && {
+      ...(task.error.name === undefined ? {} : { name: task.error.name }),
+      message: bound(task.error.message, SUMMARY_ERROR_BYTES),
+    },
+    createdAt: task.createdAt,
+    startedAt: task.startedAt,
+    finishedAt: task.finishedAt,
+    runAt: task.runAt,
+  };
 }
 
 /** The outcome of folding one event into a record. */
@@ -95,6 +147,7 @@ function blank(event: TaskEvent): TaskRecord {
     runAt: null,
     history: [],
     version: 0,
+    deadLetter: false,
   };
 }
 
@@ -161,6 +214,7 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
       startedAt: null,
       finishedAt: null,
       runAt: null,
+      deadLetter: false,
     });
     changed = true;
     visible = "queued";
@@ -188,6 +242,7 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     record.runAt = state === "queued" || state === "retrying" ? event.runAt ?? null : null;
     if (state === "running") record.startedAt ??= event.at;
     if (isTerminal(state)) record.finishedAt = event.at;
+    record.deadLetter = state === "dead";
     if (state === "succeeded") {
       record.result = event.result ?? null;
       record.error = null;
