@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { launchBrowser } from "./helpers/browser.ts";
-import { deleteTopology, getJson, startWarren, waitFor } from "./helpers/warren.ts";
+import { deleteTopology, getJson, startWarren } from "./helpers/warren.ts";
 
 const TOKEN = "dashboard-test-token-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
