@@ -5,25 +5,22 @@
  * @module
  */
 
-import { newTaskId } from "../id.ts";
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { type SSEStreamingApi, streamSSE } from "hono/streaming";
-import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
-import { compileSchema, type Validator } from "../schema.ts";
-import type { TaskChange, TaskRecord } from "../store/store.ts";
-import { errorMessage, logger } from "../log.ts";
-import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
-import { problem, unavailable } from "./problem.ts";
 import { parseDuration } from "../duration.ts";
+import { TASK_STATES, type TaskState } from "../events.ts";
+import { newTaskId } from "../id.ts";
+import { errorMessage, logger } from "../log.ts";
 import { type PayloadRefusal, readPayload } from "../payload.ts";
+import { compileSchema, type Validator } from "../schema.ts";
+import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
 import { pageOf, readPage } from "./page.ts";
+import { problem, unavailable } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
+import { watchTask } from "./watch.ts";
 
 /** The longest delay a POST may ask for. */
 const MAX_POST_DELAY_SECONDS = 30 * 86_400;
-
-const KEEPALIVE_MS = 15_000;
 
 /** Registers the task routes. */
 export function taskRoutes(app: Hono, deps: ApiDeps): void {
@@ -145,65 +142,9 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
   });
 
   app.get("/tasks/:id/events", async (c) => {
-    const id = c.req.param("id");
-    if (!(await deps.store.get(id))) return unknownTask(id);
-    return watch(c, id, deps);
+    const task = await deps.store.get(c.req.param("id"));
+    return task ? watchTask(c, task, deps) : unknownTask(c.req.param("id"));
   });
-}
-
-/** Streams a task's changes as Server-Sent Events until it reaches a terminal state. */
-function watch(c: Context, id: string, deps: ApiDeps): Response {
-  return streamSSE(c, async (stream: SSEStreamingApi) => {
-    const queue: (TaskChange | undefined)[] = [];
-    let wake: (() => void) | undefined;
-    let open = true;
-    const unsubscribe = deps.feed.subscribe(id, (change) => {
-      queue.push(change);
-      wake?.();
-    });
-    stream.onAbort(() => {
-      open = false;
-      wake?.();
-    });
-    try {
-      // Read after subscribing, so no change between the read and the subscription is missed.
-      const first = await deps.store.get(id);
-      if (!first) return;
-      let last = first;
-      await send(stream, first.state, first);
-      if (isTerminal(first.state)) return;
-      while (open) {
-        if (queue.length === 0) {
-          const woke = await new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => resolve(false), KEEPALIVE_MS);
-            wake = () => {
-              clearTimeout(timer);
-              resolve(true);
-            };
-          });
-          wake = undefined;
-          if (!woke && open) await stream.write(": keep-alive\n\n");
-          continue;
-        }
-        for (const change of queue.splice(0)) {
-          if (!change) return; // the server is shutting down
-          if (!change.type) continue; // filled-in facts: nothing a watcher waits for
-          const repeat = change.type !== "progress" && change.task.state === last.state &&
-            change.task.attempts === last.attempts;
-          if (repeat) continue;
-          last = change.task;
-          await send(stream, change.type, change.task);
-          if (isTerminal(change.task.state)) return;
-        }
-      }
-    } finally {
-      unsubscribe();
-    }
-  });
-}
-
-function send(stream: SSEStreamingApi, event: string, task: TaskRecord): Promise<void> {
-  return stream.writeSSE({ event, data: JSON.stringify(taskJson(task)) });
 }
 
 /** A 404 naming the handlers there are. */
