@@ -32,7 +32,11 @@ export interface HandlerConfig {
   timeout?: Duration;
   /** Retries after the first attempt. Default 3. */
   retries?: number;
-  /** Bounds of the exponential retry backoff. Default `{ min: "1s", max: "10m" }`. */
+  /**
+   * Bounds of the exponential retry backoff. Default `{ min: "1s", max: "10m" }`. A retry waits in
+   * the delay cascade, whose steps are whole seconds: a wait is rounded up to the next second, so
+   * a backoff under one second (but not 0) waits one second.
+   */
   backoff?: { min?: Duration; max?: Duration };
   /** JSON Schema of the payload; a POST whose body does not match is refused with 422. */
   schema?: JsonSchema;

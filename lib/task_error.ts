@@ -61,6 +61,51 @@ export function bound(text: string, maxBytes: number): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Where stack frames point, and what of it an error may show. */
+export interface StackPlaces {
+  /** URL prefixes of code whose frames are left out (Warren's own runtime). */
+  hidden: string[];
+  /** URL prefixes shown as relative paths (the project), first match wins. */
+  relative: string[];
+}
+
+/**
+ * A stack as an error shows it: the handler's frames with paths relative to the project,
+ * packages as `npm:name@version/…`, no frames of Warren's runtime or of Deno's internals, and
+ * no absolute path of the server.
+ *
+ * @example
+ * ```ts
+ * cleanStack("Error: x\n    at f (file:///srv/app/handlers/a.ts:1:7)", {
+ *   hidden: [],
+ *   relative: ["file:///srv/app/"],
+ * }); // "Error: x\n    at f (handlers/a.ts:1:7)"
+ * ```
+ */
+export function cleanStack(stack: string, places: StackPlaces): string {
+  return stack.split("\n")
+    .filter((line) => !FRAME.test(line) || !hidden(line, places))
+    .map((line) => FRAME.test(line) ? shorten(line, places) : line)
+    .join("\n");
+}
+
+const FRAME = /^\s+at /;
+
+function hidden(frame: string, places: StackPlaces): boolean {
+  return /[( ](ext|node):/.test(frame) || places.hidden.some((prefix) => frame.includes(prefix));
+}
+
+function shorten(frame: string, places: StackPlaces): string {
+  let line = frame;
+  for (const prefix of places.relative) line = line.replaceAll(prefix, "");
+  return line
+    .replace(
+      /file:\/\/\/\S*?\/registry\.npmjs\.org\/((?:@[^/]+\/)?[^/]+)\/([^/]+)\//g,
+      "npm:$1@$2/",
+    )
+    .replace(/file:\/\/\/(?:[^/\s)]+\/)*([^/\s)]+)/g, "$1");
+}
+
 /** "Caused by" lines for an error's causes, each once, at most {@linkcode CAUSES_MAX}. */
 function causes(error: Error): string {
   const seen = new Set<unknown>([error]);

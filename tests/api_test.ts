@@ -8,6 +8,7 @@ import {
   getJson,
   postTask,
   readSse,
+  ROOT,
   startWarren,
   waitFor,
   waitForState,
@@ -87,7 +88,13 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
       const task = await waitForState(warren.url, body.id, "dead");
       assert.equal(task.error.message, "no luck");
       assert.equal(task.error.name, "TypeError");
-      assert.match(task.error.stack, /fail\.ts/);
+      assert.equal(
+        task.error.stack.split("\n").slice(0, 2).join("\n"),
+        "TypeError: no luck\n    at fail (handlers/fail.ts:7:9)",
+        "the handler's frame, relative to its project",
+      );
+      assert.ok(!task.error.stack.includes("file://"), `no server path: ${task.error.stack}`);
+      assert.ok(!/lib\/worker|ext:core/.test(task.error.stack), "no runtime frames");
       assert.equal(task.result, null);
     });
 
@@ -151,8 +158,13 @@ Deno.test("api: enqueue, run, observe and refuse through HTTP", async (t) => {
     );
 
     await t.step("GET /handlers shows config, queue depth, consumers and workers", async () => {
-      const [status, body] = await getJson(`${warren.url}/handlers`);
+      const response = await fetch(`${warren.url}/handlers`);
+      const text = await response.text();
+      assert.ok(!text.includes(ROOT), "no server path in the answer");
+      const [status, body] = [response.status, JSON.parse(text)];
       assert.equal(status, 200);
+      const echo = body.handlers.find((h: { name: string }) => h.name === "echo");
+      assert.equal(echo.file, "echo.ts", "relative to the handlers folder");
       const cpu = body.handlers.find((h: { name: string }) => h.name === "cpu");
       assert.equal(cpu.config.workers, 2);
       assert.equal(cpu.queue.consumers, 2);

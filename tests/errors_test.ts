@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { connect } from "amqplib";
 import { publishConfirmed, PublishError } from "../lib/amqp/publish.ts";
-import { bound, describeError } from "../lib/task_error.ts";
+import { bound, cleanStack, describeError } from "../lib/task_error.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -113,4 +113,34 @@ Deno.test("errors: huge, odd and non-Error throws end dead, and the worker goes 
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);
   }
+});
+
+Deno.test("stacks: the handler's frames, relative; no runtime, Deno or server paths", () => {
+  const stack = [
+    "TypeError: boom",
+    "    at fail (file:///srv/app/handlers/fail.ts:7:9)",
+    "    at helper (file:///srv/app/handlers/lib/util.ts:3:1)",
+    "    at parse (file:///root/.cache/deno/npm/registry.npmjs.org/@scope/pkg/1.2.3/dist/x.js:9:9)",
+    "    at run (file:///opt/warren/lib/worker/entry.ts:313:13)",
+    "    at processTicksAndRejections (ext:core/01_core.js:405:7)",
+    "    at async Promise.all (index 0)",
+    "    at file:///etc/secret/place/other.js:1:1",
+    "Caused by: Error: inner",
+  ].join("\n");
+  const clean = cleanStack(stack, {
+    hidden: ["file:///opt/warren/lib/"],
+    relative: ["file:///srv/app/"],
+  });
+  assert.equal(
+    clean,
+    [
+      "TypeError: boom",
+      "    at fail (handlers/fail.ts:7:9)",
+      "    at helper (handlers/lib/util.ts:3:1)",
+      "    at parse (npm:@scope/pkg@1.2.3/dist/x.js:9:9)",
+      "    at async Promise.all (index 0)",
+      "    at other.js:1:1",
+      "Caused by: Error: inner",
+    ].join("\n"),
+  );
 });

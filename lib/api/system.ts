@@ -5,6 +5,7 @@
  * @module
  */
 
+import { basename } from "node:path";
 import type { Hono } from "hono";
 import type { WorkerStatus } from "../worker/supervisor.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -39,7 +40,7 @@ export function handlerRoutes(app: Hono, deps: ApiDeps): void {
       const mine = workers?.find((w) => w.handler === h.name);
       return {
         name: h.name,
-        file: h.file,
+        file: basename(h.file), // relative to the handlers folder: no server path in answers
         config: {
           workers: h.config.workers,
           prefetch: h.config.prefetch,

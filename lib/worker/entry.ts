@@ -22,6 +22,7 @@ import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
 import { readPayload, toJson } from "../payload.ts";
 import { afterFailure } from "../retry.ts";
 import { compileSchema, type Validator } from "../schema.ts";
+import { cleanStack, type StackPlaces } from "../task_error.ts";
 import { type Acks, createAcks } from "./acks.ts";
 import { attempt } from "./attempt.ts";
 import { readDelivery, type TaskFacts } from "./delivery.ts";
@@ -151,6 +152,14 @@ async function start(message: StartMessage): Promise<void> {
       validators.set(name, schema === undefined ? undefined : compileSchema(schema));
     }
     return validators.get(name);
+  };
+  // Stacks show the handler's frames relative to its project, and none of Warren's own.
+  const stackPlaces: StackPlaces = {
+    hidden: [new URL("../", import.meta.url).href],
+    relative: [
+      new URL("../", new URL(".", info.moduleUrl)).href,
+      new URL("../../", import.meta.url).href,
+    ],
   };
   const names = topology(message.prefix);
   const queue = names.taskQueue(info.name);
@@ -329,7 +338,10 @@ async function start(message: StartMessage): Promise<void> {
    * A failed attempt: schedules the next one through the delay cascade, or (when none is left,
    * or the error is permanent) moves the task to its dead-letter queue; then records that.
    */
-  async function fail(task: Task, error: TaskError, permanent: boolean): Promise<void> {
+  async function fail(task: Task, failure: TaskError, permanent: boolean): Promise<void> {
+    const error = failure.stack === undefined
+      ? failure
+      : { ...failure, stack: cleanStack(failure.stack, stackPlaces) };
     const message = {
       id: task.id,
       handler: info.name,
