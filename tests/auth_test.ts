@@ -13,7 +13,17 @@ Deno.test("auth: bearer token on every route but /healthz and /readyz", async ()
     assert.equal((await getJson(`${warren.url}/healthz`))[0], 200);
     assert.equal((await getJson(`${warren.url}/readyz`))[0], 200);
 
-    for (const authorization of [undefined, "Bearer wrong-token", `Basic ${TOKEN}`, TOKEN]) {
+    const oneOff = `${TOKEN.slice(0, -1)}${TOKEN.endsWith("f") ? "e" : "f"}`; // same length
+    const wrong = [
+      undefined,
+      "Bearer wrong-token",
+      `Bearer ${oneOff}`,
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+    ];
+    for (const authorization of wrong) {
       const headers: Record<string, string> = authorization ? { authorization } : {};
       const [status, problem, responseHeaders] = await postTask(warren.url, "echo", {}, headers);
       assert.equal(status, 401, String(authorization));

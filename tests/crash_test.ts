@@ -59,6 +59,23 @@ Deno.test("crashes and timeouts: bounded retries, then dead with the reason", as
       assert.ok(ran >= 1000 && ran < 6000, `attempt 1 ended after ${ran} ms`);
     });
 
+    await t.step("a task beside one that overran is run again, not counted as failed", async () => {
+      // Both on the one worker (prefetch 2). The hanging task's worker is terminated 3 + 2 s
+      // after it started, while the sleeper (started at 3.7 s, for 2.5 s) is still running.
+      const [, hang] = await postTask(warren.url, "overrun", { how: "hang" });
+      await waitForState(warren.url, hang.id, "running");
+      await new Promise((resolve) => setTimeout(resolve, 3_700));
+      const [, sleeper] = await postTask(warren.url, "overrun", { how: "sleep", ms: 2_500 });
+      await waitForState(warren.url, hang.id, "retrying", 15_000);
+      const task = await waitForState(warren.url, sleeper.id, "succeeded", 30_000);
+      assert.equal(task.attempts, 1, "its attempt did not count as failed");
+      assert.equal(task.error, null);
+      assert.deepEqual(
+        task.history.map((h: { state: string; attempt: number }) => `${h.state}:${h.attempt}`),
+        ["queued:0", "running:1", "succeeded:1"],
+      );
+    });
+
     await t.step("a handler that ignores ctx.signal fails at its timeout", async () => {
       const [, body] = await postTask(warren.url, "crash", { how: "hang" });
       const task = await waitForState(warren.url, body.id, "dead", 30_000);

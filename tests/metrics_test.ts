@@ -4,8 +4,20 @@
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { connect } from "amqplib";
+import { createMetrics } from "../lib/api/metrics.ts";
+import type { TaskEvent } from "../lib/events.ts";
+import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
 import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
-import { deleteTopology, postTask, startWarren, waitFor, waitForState } from "./helpers/warren.ts";
+import {
+  AMQP_URL,
+  deleteTopology,
+  postTask,
+  startWarren,
+  waitFor,
+  waitForState,
+} from "./helpers/warren.ts";
 
 Deno.test("exposition reader: refuses what the format does not allow", () => {
   const good = '# HELP a_total A.\n# TYPE a_total counter\na_total{h="x"} 3\n';
@@ -14,6 +26,43 @@ Deno.test("exposition reader: refuses what the format does not allow", () => {
   assert.throws(() => parseExposition("# TYPE b wrong\n"), /bad type/);
   assert.throws(() => parseExposition("c 1\n"), /outside any declared family/);
   assert.throws(() => parseExposition("# TYPE d gauge\nd one\n"), /not a sample/);
+});
+
+Deno.test("metrics: each step of a task counts once, in whatever order it is recorded", async () => {
+  const metrics = createMetrics({
+    handlers: ["echo"],
+    inspect: () => Promise.resolve(undefined),
+    workers: () => undefined,
+    connected: () => true,
+  });
+  const records = new Map<string, TaskRecord>();
+  const apply = (event: TaskEvent) => {
+    const merged = mergeEvent(records.get(event.id), event);
+    if (!merged) return;
+    records.set(event.id, merged.record);
+    metrics.observe([{ type: merged.visible, task: merged.record, steps: merged.steps }]);
+  };
+  const base = { id: "t", handler: "echo", attempt: 1 };
+  // The worker's events are recorded before the api's own "queued" (a group commit may do it).
+  apply({ ...base, type: "running", at: 20, createdAt: 10 });
+  apply({ ...base, type: "succeeded", at: 30, startedAt: 20 });
+  apply({ ...base, type: "queued", attempt: 0, at: 10, payload: {} });
+  apply({ ...base, type: "succeeded", at: 30, startedAt: 20 }); // a redelivered event message
+  // A task whose transient "running" was lost: its outcome brings the start.
+  apply({ ...base, id: "u", type: "queued", attempt: 0, at: 40 });
+  apply({ ...base, id: "u", type: "succeeded", at: 60, startedAt: 50 });
+  const families = parseExposition((await metrics.render()).body);
+  const value = (name: string) => sampleValue(families, name, { handler: "echo" });
+  assert.equal(value("warren_tasks_enqueued_total"), 2);
+  assert.equal(value("warren_tasks_started_total"), 2);
+  assert.equal(value("warren_tasks_succeeded_total"), 2);
+  assert.equal(
+    sampleValue(families, "warren_task_duration_seconds_count", {
+      handler: "echo",
+      outcome: "succeeded",
+    }),
+    2,
+  );
 });
 
 Deno.test("metrics: valid exposition text; counters move as tasks run", async () => {
@@ -60,6 +109,14 @@ Deno.test("metrics: valid exposition text; counters move as tasks run", async ()
     for (let i = 0; i < 3; i++) ok.push((await postTask(warren.url, "echo", { i }))[1].id);
     const [, failing] = await postTask(warren.url, "fail", {});
     const [, retried] = await postTask(warren.url, "flaky", { succeedOn: 2 });
+    // A task another AMQP client published counts as enqueued too.
+    const connection = await connect(AMQP_URL);
+    const ch = await connection.createConfirmChannel();
+    const foreign = `raw-${crypto.randomUUID()}`;
+    ch.sendToQueue(`${warren.prefix}.task.echo`, Buffer.from("{}"), { messageId: foreign });
+    await ch.waitForConfirms();
+    await connection.close();
+    ok.push(foreign);
     for (const id of ok) await waitForState(warren.url, id, "succeeded");
     await waitForState(warren.url, failing.id, "dead");
     await waitForState(warren.url, retried.id, "succeeded", 10_000);
@@ -75,9 +132,9 @@ Deno.test("metrics: valid exposition text; counters move as tasks run", async ()
       "the flaky task counted",
     );
     const value = (name: string, handler: string) => sampleValue(after, name, { handler });
-    assert.equal(value("warren_tasks_enqueued_total", "echo"), 3);
-    assert.equal(value("warren_tasks_started_total", "echo"), 3);
-    assert.equal(value("warren_tasks_succeeded_total", "echo"), 3);
+    assert.equal(value("warren_tasks_enqueued_total", "echo"), 4);
+    assert.equal(value("warren_tasks_started_total", "echo"), 4);
+    assert.equal(value("warren_tasks_succeeded_total", "echo"), 4);
     assert.equal(value("warren_tasks_failed_total", "fail"), 1);
     assert.equal(value("warren_tasks_dead_total", "fail"), 1);
     assert.equal(value("warren_tasks_started_total", "flaky"), 2);
@@ -90,14 +147,14 @@ Deno.test("metrics: valid exposition text; counters move as tasks run", async ()
         handler: "echo",
         outcome: "succeeded",
       }),
-      3,
+      4,
     );
     const inf = sampleValue(after, "warren_task_duration_seconds_bucket", {
       handler: "echo",
       outcome: "succeeded",
       le: "+Inf",
     });
-    assert.equal(inf, 3, "the +Inf bucket holds every observation");
+    assert.equal(inf, 4, "the +Inf bucket holds every observation");
     assert.ok(
       (sampleValue(after, "warren_http_requests_total", {
         method: "POST",

@@ -66,6 +66,8 @@ Deno.test("wire: a message from another AMQP client runs its handler", async (t)
       await ch.waitForConfirms();
       const task = await waitForState(warren.url, id, "dead");
       assert.match(task.error.message, /payload is not valid JSON/);
+      assert.equal(task.attempts, 1, "echo has retries left, yet no second attempt");
+      assert.deepEqual(task.history.map((h: { state: string }) => h.state), ["queued", "dead"]);
       const [, handlers] = await getJson(`${warren.url}/handlers`);
       const echo = handlers.handlers.find((h: { name: string }) => h.name === "echo");
       assert.equal(echo.queue.messages, 0);
