@@ -53,6 +53,7 @@ export async function warren(
     prefix: uniquePrefix("bench"),
     args,
     ready: !args.includes("--role=api"),
+    contract: false, // measured as it is, without the test suite's contract proxy
     ...options,
     env: { WARREN_SHUTDOWN_GRACE: "2s", ...env },
   });

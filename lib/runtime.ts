@@ -8,7 +8,14 @@
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "./amqp/connection.ts";
 import { publishConfirmed } from "./amqp/publish.ts";
-import { countQueues, declareAll, migrateEventsQueue, topology } from "./amqp/topology.ts";
+import {
+  countQueues,
+  declareAll,
+  migrateEventsQueue,
+  type Probe,
+  prober,
+  topology,
+} from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
 import {
   type ApiDeps,
@@ -44,9 +51,10 @@ export interface Warren {
 
 interface ApiSession {
   pub: ConfirmChannel;
-  ch: Channel;
-  /** For dead-letter operations only: they fetch and give back messages with `multiple`. */
+  /** For dead-letter operations only: they fetch, ack and put back letters. */
   dead: Channel;
+  /** For checks of queues that may be missing. */
+  probe: Probe;
 }
 
 /**
@@ -100,7 +108,7 @@ export async function startWarren(
           const events = bindChannel(model, await model.createChannel(), log);
           await recordEvents(events, { writer, names, log: logger("recorder") });
         }
-        return { pub, ch, dead };
+        return { pub, dead, probe: prober(model) };
       },
     })
     : undefined;
@@ -163,7 +171,7 @@ export async function startWarren(
     const session = link?.session();
     if (!session) return undefined;
     try {
-      return await countQueues(session.ch, names, handler);
+      return await countQueues(session.probe, names, handler);
     } catch {
       return undefined;
     }
@@ -270,7 +278,7 @@ export async function startWarren(
       // "draining", reads as usual. Its listener closes last, so no client is refused a
       // connection while this process still runs.
       await supervisor?.stop(config.shutdownGraceMs);
-      if (link && writer) await drainEvents(link.session()?.ch, names.eventsQueue);
+      if (link && writer) await drainEvents(link.session()?.probe, names.eventsQueue);
       await writer?.flush();
       feed.close();
       await link?.close();
@@ -304,11 +312,11 @@ export async function startWarren(
   }
 
   /** Gives the recorder up to two seconds to take in the events the workers sent last. */
-  async function drainEvents(ch: Channel | undefined, queue: string): Promise<void> {
+  async function drainEvents(probe: Probe | undefined, queue: string): Promise<void> {
     const deadline = Date.now() + 2_000;
-    while (ch && Date.now() < deadline) {
+    while (probe && Date.now() < deadline) {
       try {
-        if ((await ch.checkQueue(queue)).messageCount === 0) return;
+        if ((await probe((ch) => ch.checkQueue(queue))).messageCount === 0) return;
       } catch {
         return;
       }

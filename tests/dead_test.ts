@@ -119,6 +119,16 @@ Deno.test("dead letters: list, replay one, replay all, purge", async (t) => {
       assert.match(problem.detail, /no task "no-such-task" in the dead letters of fail/);
       const [unknown] = await getJson(`${warren.url}/handlers/nope/dead`);
       assert.equal(unknown, 404);
+      assert.equal((await post(`${warren.url}/handlers/nope/dead/replay`))[0], 404);
+      assert.equal((await post(`${warren.url}/handlers/nope/dead/x/replay`))[0], 404);
+      const purge = await fetch(`${warren.url}/handlers/nope/dead`, { method: "DELETE" });
+      assert.equal(purge.status, 404);
+      await purge.body?.cancel();
+      for (const query of ["limit=0", "limit=1001", "limit=ten", "cursor=bad"]) {
+        const [status, problem] = await getJson(`${dead}?${query}`);
+        assert.equal(status, 400, query);
+        assert.match(problem.detail, /limit must be|cursor must be/);
+      }
     });
 
     await t.step("replay all puts every letter back; each runs once more", async () => {

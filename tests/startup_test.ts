@@ -31,8 +31,8 @@ Deno.test("startup: WARREN_LOG_FORMAT=json writes one JSON object per line", asy
   try {
     const lines = warren.output().trim().split("\n").map((line) => JSON.parse(line));
     const listening = lines.find((line) => line.message.startsWith("listening on"));
-    assert.equal(listening.message, `listening on ${warren.url}`);
-    assert.equal(listening.url, warren.url);
+    assert.equal(listening.message, `listening on ${warren.directUrl}`);
+    assert.equal(listening.url, warren.directUrl);
     assert.equal(listening.level, "info");
     assert.equal(listening.logger, "warren.runtime");
     assert.ok(!Number.isNaN(Date.parse(listening.time)));

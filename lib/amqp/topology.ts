@@ -31,7 +31,7 @@
  * @module
  */
 
-import type { Channel, GetMessage, Replies } from "amqplib";
+import type { Channel, ChannelModel, GetMessage, Replies } from "amqplib";
 
 /** How task and dead-letter queues are declared: durable, replicated on a cluster. */
 const QUORUM = { durable: true, arguments: { "x-queue-type": "quorum" } };
@@ -189,17 +189,53 @@ export async function declareTaskQueue(
 }
 
 /**
- * The counts of a handler's task and dead-letter queues. It declares rather than checks them: a
- * check of a missing queue would close the channel, a declaration just brings it back.
+ * The counts of a handler's task and dead-letter queues; a missing queue counts as empty. It
+ * checks, and never declares: declaring a quorum queue the moment after someone deleted it can
+ * leave the old queue's consumer attached to the new one without being told (RabbitMQ 3.10), a
+ * consumer that then takes deliveries it never gets. The consumer's own worker declares the queue
+ * again after it has heard of the deletion. `probe` lends a channel that a check of a missing
+ * queue may close.
  */
 export async function countQueues(
-  ch: Channel,
+  probe: Probe,
   names: Topology,
   handler: string,
 ): Promise<{ messages: number; consumers: number; dead: number }> {
-  const task = await ch.assertQueue(names.taskQueue(handler), QUORUM);
-  const dead = await ch.assertQueue(names.deadQueue(handler), QUORUM);
+  const count = (queue: string): Promise<{ messageCount: number; consumerCount: number }> =>
+    probe((ch) => ch.checkQueue(queue)).catch((error) => {
+      if ((error as { code?: number }).code === 404) return { messageCount: 0, consumerCount: 0 };
+      throw error;
+    });
+  const [task, dead] = [
+    await count(names.taskQueue(handler)),
+    await count(names.deadQueue(handler)),
+  ];
   return { messages: task.messageCount, consumers: task.consumerCount, dead: dead.messageCount };
+}
+
+/** Lends a channel for checks that may close it; see {@linkcode prober}. */
+export type Probe = <T>(use: (ch: Channel) => Promise<T>) => Promise<T>;
+
+/**
+ * Lends a channel of `model` for checks that may close it (a check of a missing queue does):
+ * a closed one is replaced on the next use.
+ *
+ * @example
+ * ```ts
+ * const probe = prober(model);
+ * await probe((ch) => ch.checkQueue("warren.task.hello"));
+ * ```
+ */
+export function prober(model: ChannelModel): Probe {
+  let channel: Promise<Channel> | undefined;
+  return async <T>(use: (ch: Channel) => Promise<T>): Promise<T> => {
+    channel ??= model.createChannel().then((ch) => {
+      ch.on("error", () => {}); // its closing is the answer, not a failure of the connection
+      ch.on("close", () => channel = undefined);
+      return ch;
+    });
+    return use(await channel);
+  };
 }
 
 /** Declares everything a process running `handlers` needs. */

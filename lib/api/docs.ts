@@ -20,7 +20,7 @@ const ASSETS: Record<string, string> = {
 };
 
 /** The version of the API the document names. */
-export const API_VERSION = "0.2.0";
+export const API_VERSION = "0.3.0";
 
 const PAGE = `<!doctype html>
 <html lang="en">

@@ -1,29 +1,47 @@
 /**
- * The OpenAPI 3.1 document of the HTTP API (GET /openapi.json): every route, and for each
- * handler its own enqueue route whose request body is that handler's payload schema.
+ * The OpenAPI 3.1 document of the HTTP API (GET /openapi.json): every route with every answer it
+ * can give, each body's schema, and for each handler its own enqueue route whose request body is
+ * that handler's payload schema. The test suite checks every answer it sees against it.
  *
  * @module
  */
 
 import type { HandlerInfo } from "../handler.ts";
 import { TASK_STATES } from "../events.ts";
+import { MAX_DEPTH } from "../payload.ts";
+import { PAGE_MAX } from "./page.ts";
+import { SCHEMAS } from "./openapi_schemas.ts";
 
 type Json = Record<string, unknown>;
 
-const problemResponse = (description: string) => ({
+const problem = (description: string) => ({
   description,
-  content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+  content: { "application/problem+json": { schema: ref("Problem") } },
 });
-const jsonResponse = (description: string, ref: string) => ({
+const json = (description: string, schema: Json) => ({
   description,
-  content: { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } },
+  content: { "application/json": { schema } },
 });
-const limitParam = {
-  name: "limit",
-  in: "query",
-  description: "Most items returned.",
-  schema: { type: "integer", minimum: 1, maximum: 1000, default: 50 },
-};
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const sse = (description: string) => ({
+  description,
+  content: { "text/event-stream": { schema: { type: "string" } } },
+});
+
+const pageParams = [
+  {
+    name: "limit",
+    in: "query",
+    description: "Most items returned.",
+    schema: { type: "integer", minimum: 1, maximum: PAGE_MAX, default: 50 },
+  },
+  {
+    name: "cursor",
+    in: "query",
+    description: "Where the page before ended: its `next_cursor`.",
+    schema: { type: "string" },
+  },
+];
 const nameParam = {
   name: "name",
   in: "path",
@@ -31,205 +49,34 @@ const nameParam = {
   description: "The handler's name.",
   schema: { type: "string" },
 };
+const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
+const unknownHandler = problem("No such handler.");
+const brokerAway = problem("The broker is unavailable; nothing was done. See `Retry-After`.");
 
 /**
  * Builds the document for `handlers`; with `secured`, every route but the public ones requires
- * the bearer token.
+ * the bearer token (and may answer 401).
  *
  * @example
  * ```ts
- * const doc = openApiDocument(handlers, { secured: true, version: "0.1.0" });
+ * const doc = openApiDocument(handlers, { secured: true, version: "0.3.0" });
  * doc.paths["/tasks/hello"].post.requestBody; // the hello handler's schema
  * ```
  */
 export function openApiDocument(
   handlers: HandlerInfo[],
   options: { secured: boolean; version: string },
-): Json & { paths: Record<string, Json> } {
-  const paths: Record<string, Json> = {};
-  const open = { security: [] };
-
-  for (const h of handlers) {
-    paths[`/tasks/${h.name}`] = {
-      post: {
-        tags: ["tasks"],
-        operationId: `enqueue_${h.name.replaceAll("-", "_")}`,
-        summary: `Enqueue a ${h.name} task`,
-        description: `Runs \`handlers/${h.file.split("/").at(-1)}\` with the body as payload ` +
-          `(timeout ${h.config.timeoutMs} ms, ${h.config.retries} retries). The 202 comes only ` +
-          "after the broker confirmed the task.",
-        parameters: [{
-          name: "delay",
-          in: "query",
-          description: "Run no earlier than this: seconds (`90`) or a duration (`90s`, `2h`); " +
-            "at most 30 days.",
-          schema: { type: "string" },
-        }],
-        requestBody: {
-          required: false,
-          content: {
-            "application/json": h.config.schema === undefined
-              ? { schema: {}, example: {} } // any JSON; an object is the usual payload
-              : { schema: h.config.schema },
-          },
-        },
-        responses: {
-          202: jsonResponse("Accepted: the broker has the task.", "TaskAccepted"),
-          400: problemResponse("The body is not JSON, or a query parameter is bad."),
-          413: problemResponse("The body is too large."),
-          422: problemResponse("The payload does not match the handler's schema."),
-          429: problemResponse("Too many tasks await the broker's confirm; retry after a moment."),
-          503: problemResponse("The broker is unavailable; nothing was enqueued."),
-        },
-      },
-    };
+): Json & { paths: Record<string, Record<string, Json>> } {
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const h of handlers) paths[`/tasks/${h.name}`] = { post: enqueueOperation(h) };
+  Object.assign(paths, structuredClone(ROUTES)); // a copy: the 401s below are added to it
+  if (options.secured) {
+    for (const operation of Object.values(paths).flatMap(Object.values)) {
+      if (operation.security === undefined) {
+        (operation.responses as Json)[401] = problem("The bearer token is missing or wrong.");
+      }
+    }
   }
-
-  paths["/tasks"] = {
-    get: {
-      tags: ["tasks"],
-      operationId: "list_tasks",
-      summary: "Recent tasks, newest first",
-      parameters: [
-        { name: "handler", in: "query", schema: { type: "string" } },
-        { name: "state", in: "query", schema: { type: "string", enum: TASK_STATES } },
-        limitParam,
-      ],
-      responses: {
-        200: {
-          description: "The tasks.",
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                properties: {
-                  tasks: { type: "array", items: { $ref: "#/components/schemas/Task" } },
-                },
-              },
-            },
-          },
-        },
-        400: problemResponse("A bad query parameter."),
-      },
-    },
-  };
-  const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
-  paths["/tasks/{id}"] = {
-    get: {
-      tags: ["tasks"],
-      operationId: "get_task",
-      summary: "One task: state, attempts, payload, result or error, progress, history",
-      parameters: [idParam],
-      responses: { 200: jsonResponse("The task.", "Task"), 404: problemResponse("No such task.") },
-    },
-  };
-  paths["/tasks/{id}/events"] = {
-    get: {
-      tags: ["tasks"],
-      operationId: "watch_task",
-      summary: "Server-Sent Events: one per state change or progress, until the task ends",
-      parameters: [idParam],
-      responses: {
-        200: { description: "The event stream.", content: { "text/event-stream": {} } },
-        404: problemResponse("No such task."),
-      },
-    },
-  };
-  paths["/handlers"] = {
-    get: {
-      tags: ["handlers"],
-      operationId: "list_handlers",
-      summary: "Handlers with their config, queue depth, consumers and workers",
-      responses: { 200: { description: "The handlers.", content: { "application/json": {} } } },
-    },
-  };
-  paths["/handlers/{name}/dead"] = {
-    get: {
-      tags: ["dead letters"],
-      operationId: "list_dead",
-      summary: "A handler's dead tasks with error, stack, attempts and times",
-      parameters: [nameParam, limitParam],
-      responses: {
-        200: {
-          description: "The dead letters and how many there are.",
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                properties: {
-                  handler: { type: "string" },
-                  total: { type: "integer" },
-                  tasks: { type: "array", items: { $ref: "#/components/schemas/DeadLetter" } },
-                },
-              },
-            },
-          },
-        },
-        404: problemResponse("No such handler."),
-        503: problemResponse("The broker is unavailable."),
-      },
-    },
-    delete: {
-      tags: ["dead letters"],
-      operationId: "purge_dead",
-      summary: "Drop every dead letter of a handler",
-      parameters: [nameParam],
-      responses: { 200: { description: "`{ purged }`", content: { "application/json": {} } } },
-    },
-  };
-  paths["/handlers/{name}/dead/replay"] = {
-    post: {
-      tags: ["dead letters"],
-      operationId: "replay_all_dead",
-      summary: "Run every dead task of a handler again",
-      parameters: [nameParam],
-      responses: {
-        200: { description: "`{ replayed, ids }`", content: { "application/json": {} } },
-      },
-    },
-  };
-  paths["/handlers/{name}/dead/{id}/replay"] = {
-    post: {
-      tags: ["dead letters"],
-      operationId: "replay_dead",
-      summary: "Run one dead task again: same id, fresh attempt count",
-      parameters: [nameParam, idParam],
-      responses: {
-        200: { description: "`{ replayed: 1, ids }`", content: { "application/json": {} } },
-        404: problemResponse("No such dead task."),
-      },
-    },
-  };
-  paths["/healthz"] = {
-    get: {
-      tags: ["operations"],
-      operationId: "healthz",
-      summary: "200 while the process answers",
-      ...open,
-      responses: { 200: { description: "Alive." } },
-    },
-  };
-  paths["/readyz"] = {
-    get: {
-      tags: ["operations"],
-      operationId: "readyz",
-      summary: "200 when the broker is connected and every handler consumes",
-      ...open,
-      responses: {
-        200: { description: "Ready." },
-        503: problemResponse("Not ready; `reasons` says why."),
-      },
-    },
-  };
-  paths["/metrics"] = {
-    get: {
-      tags: ["operations"],
-      operationId: "metrics",
-      summary: "Prometheus metrics",
-      responses: { 200: { description: "Text exposition format.", content: { "text/plain": {} } } },
-    },
-  };
-
   return {
     openapi: "3.1.0",
     info: {
@@ -247,80 +94,186 @@ export function openApiDocument(
   };
 }
 
-const time = { type: ["string", "null"], format: "date-time" };
+/** A handler's enqueue route: its payload schema is the request body. */
+function enqueueOperation(h: HandlerInfo): Json {
+  const body = h.config.schema === undefined
+    ? { schema: {}, example: {} } // any JSON; an object is the usual payload
+    : { schema: h.config.schema };
+  return {
+    tags: ["tasks"],
+    operationId: `enqueue_${h.name.replaceAll("-", "_")}`,
+    summary: `Enqueue a ${h.name} task`,
+    description: `Runs \`${h.file.split("/").at(-1)}\` with the body as payload (timeout ` +
+      `${h.config.timeoutMs} ms, ${h.config.retries} retries). The 202 comes only after the ` +
+      "broker confirmed the task. The body is read as JSON whatever its content type; an " +
+      `empty one is \`{}\`; JSON nested deeper than ${MAX_DEPTH} levels is refused.`,
+    parameters: [{
+      name: "delay",
+      in: "query",
+      description: "Run no earlier than this: seconds (`90`, `1.5`) or a duration (`90s`, `2h`); " +
+        "rounded up to whole seconds; at most 30 days.",
+      schema: { type: "string" },
+    }],
+    requestBody: { required: false, content: { "application/json": body, "*/*": body } },
+    responses: {
+      202: json("Accepted: the broker has the task.", ref("TaskAccepted")),
+      400: problem("The body is not JSON or nests too deeply, or a query parameter is bad."),
+      413: problem("The body is over `WARREN_MAX_BODY`."),
+      422: problem("The payload does not match the handler's schema; `errors` lists why."),
+      429: problem("Too many tasks await the broker's confirm; nothing was enqueued."),
+      503: problem(
+        "Shutting down, or the broker is unavailable or did not confirm in time; the detail " +
+          "says whether the task may still run, and `Retry-After` when to try again.",
+      ),
+    },
+  };
+}
 
-const SCHEMAS = {
-  Problem: {
-    type: "object",
-    description: "RFC 9457 problem details.",
-    properties: {
-      type: { type: "string" },
-      title: { type: "string" },
-      status: { type: "integer" },
-      detail: { type: "string" },
-    },
-    required: ["type", "title", "status"],
-  },
-  TaskAccepted: {
-    type: "object",
-    properties: {
-      id: { type: "string" },
-      handler: { type: "string" },
-      state: { const: "queued" },
-      created_at: { type: "string", format: "date-time" },
-      run_at: time,
-      links: { type: "object" },
+const open = { security: [] };
+
+/** Every route but the handlers' enqueue routes. */
+const ROUTES: Record<string, Record<string, Json>> = {
+  "/tasks": {
+    get: {
+      tags: ["tasks"],
+      operationId: "list_tasks",
+      summary: "Recent tasks, newest first, as summaries, a page at a time",
+      parameters: [
+        { name: "handler", in: "query", schema: { type: "string" } },
+        { name: "state", in: "query", schema: { type: "string", enum: TASK_STATES } },
+        ...pageParams,
+      ],
+      responses: {
+        200: json('A page of tasks; `Link: <…>; rel="next"` when there is more.', ref("TaskPage")),
+        400: problem("A bad query parameter."),
+      },
     },
   },
-  Task: {
-    type: "object",
-    properties: {
-      id: { type: "string" },
-      handler: { type: "string" },
-      state: { type: "string", enum: TASK_STATES },
-      attempts: { type: "integer" },
-      replays: { type: "integer" },
-      payload: {},
-      result: {},
-      error: {
-        type: ["object", "null"],
-        properties: {
-          name: { type: "string" },
-          message: { type: "string" },
-          stack: { type: "string" },
+  "/tasks/{id}": {
+    get: {
+      tags: ["tasks"],
+      operationId: "get_task",
+      summary: "One task: state, attempts, payload, result or error, progress, history",
+      parameters: [idParam],
+      responses: { 200: json("The task.", ref("Task")), 404: problem("No such task.") },
+    },
+  },
+  "/tasks/{id}/events": {
+    get: {
+      tags: ["tasks"],
+      operationId: "watch_task",
+      summary: "Server-Sent Events: one per state change or progress, until the task ends",
+      description: "Each event's `id` is the task's version: send it back as `Last-Event-ID` " +
+        "to hear only what came after it.",
+      parameters: [
+        idParam,
+        { name: "Last-Event-ID", in: "header", schema: { type: "string" } },
+      ],
+      responses: {
+        200: sse("The event stream; each event's data is the task."),
+        204: { description: "The task has ended, and the client saw its end: stop listening." },
+        404: problem("No such task."),
+      },
+    },
+  },
+  "/handlers": {
+    get: {
+      tags: ["handlers"],
+      operationId: "list_handlers",
+      summary: "Handlers with their config, queue depth, consumers and workers",
+      responses: { 200: json("The handlers.", ref("Handlers")) },
+    },
+  },
+  "/handlers/{name}/dead": {
+    get: {
+      tags: ["dead letters"],
+      operationId: "list_dead",
+      summary: "A handler's dead tasks, newest first, as summaries, a page at a time",
+      parameters: [nameParam, ...pageParams],
+      responses: {
+        200: json("A page of dead letters, and how many the queue holds.", ref("DeadPage")),
+        400: problem("A bad query parameter."),
+        404: unknownHandler,
+      },
+    },
+    delete: {
+      tags: ["dead letters"],
+      operationId: "purge_dead",
+      summary: "Drop every dead letter of a handler",
+      parameters: [nameParam],
+      responses: {
+        200: json("How many were dropped.", ref("Purged")),
+        404: unknownHandler,
+        503: brokerAway,
+      },
+    },
+  },
+  "/handlers/{name}/dead/replay": {
+    post: {
+      tags: ["dead letters"],
+      operationId: "replay_all_dead",
+      summary: "Run every dead task of a handler again",
+      parameters: [nameParam],
+      responses: {
+        200: json("The tasks replayed.", ref("Replayed")),
+        404: unknownHandler,
+        503: brokerAway,
+      },
+    },
+  },
+  "/handlers/{name}/dead/{id}/replay": {
+    post: {
+      tags: ["dead letters"],
+      operationId: "replay_dead",
+      summary: "Run one dead task again: same id, fresh attempt count",
+      parameters: [nameParam, idParam],
+      responses: {
+        200: json("The task replayed.", ref("Replayed")),
+        404: problem("No such handler, or no such task in its dead letters."),
+        503: brokerAway,
+      },
+    },
+  },
+  "/stream": {
+    get: {
+      tags: ["operations"],
+      operationId: "stream",
+      summary: "The dashboard's live feed: changed tasks (`tasks`) and handler stats (`stats`)",
+      responses: { 200: sse("Server-Sent Events.") },
+    },
+  },
+  "/healthz": {
+    get: {
+      tags: ["operations"],
+      operationId: "healthz",
+      summary: "200 while the process answers",
+      ...open,
+      responses: { 200: json("Alive.", ref("Status")) },
+    },
+  },
+  "/readyz": {
+    get: {
+      tags: ["operations"],
+      operationId: "readyz",
+      summary: "200 when the broker is connected and every handler consumes",
+      ...open,
+      responses: {
+        200: json("Ready.", ref("Status")),
+        503: problem("Not ready (or draining); `reasons` says why."),
+      },
+    },
+  },
+  "/metrics": {
+    get: {
+      tags: ["operations"],
+      operationId: "metrics",
+      summary: "Prometheus metrics",
+      responses: {
+        200: {
+          description: "Text exposition format 0.0.4.",
+          content: { "text/plain": { schema: { type: "string" } } },
         },
       },
-      progress: {},
-      created_at: time,
-      started_at: time,
-      finished_at: time,
-      run_at: time,
-      history: {
-        type: "array",
-        items: {
-          type: "object",
-          properties: {
-            state: { type: "string" },
-            attempt: { type: "integer" },
-            replay: { type: "integer" },
-            at: { type: "string", format: "date-time" },
-            error: { type: ["string", "null"] },
-          },
-        },
-      },
-      links: { type: "object" },
-    },
-  },
-  DeadLetter: {
-    type: "object",
-    properties: {
-      id: { type: "string" },
-      payload: {},
-      error: { type: "object" },
-      attempts: { type: "integer" },
-      replays: { type: "integer" },
-      created_at: time,
-      failed_at: time,
     },
   },
 };

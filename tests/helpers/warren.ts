@@ -8,6 +8,7 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { connect } from "amqplib";
 import { deleteAll, topology } from "../../lib/amqp/topology.ts";
+import { startContract } from "./contract.ts";
 
 /** The repository's root folder. */
 export const ROOT = fromFileUrl(new URL("../../", import.meta.url));
@@ -36,11 +37,20 @@ export interface StartOptions {
   denoFlags?: string[];
   /** Wait until GET /readyz answers 200 (default true). */
   ready?: boolean;
+  /**
+   * Check every answer against Warren's OpenAPI document, through a proxy at `url` (default
+   * true; stop() fails on a violation). Off where a test needs the server itself: to see
+   * refused connections, or to measure.
+   */
+  contract?: boolean;
 }
 
 /** A Warren process under test. */
 export interface Process {
+  /** Where to reach it: through the contract check, unless that is off. */
   url: string;
+  /** Where it listens itself. */
+  directUrl: string;
   /** The operating system's process id. */
   pid: number;
   prefix: string;
@@ -88,9 +98,11 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
     clearTimeout(timer);
   }
 
+  const contract = options.contract === false ? undefined : await startContract(url);
   let stopped: Promise<number> | undefined;
   return {
-    url,
+    url: contract?.url ?? url,
+    directUrl: url,
     pid: child.pid,
     prefix,
     storePath,
@@ -103,7 +115,16 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
         } catch {
           // already gone
         }
-        stopped = Promise.all([exited, pumped]).then(([code]) => code);
+        stopped = Promise.all([exited, pumped]).then(async ([code]) => {
+          await contract?.close();
+          const violations = contract?.violations() ?? [];
+          if (violations.length > 0) {
+            throw new Error(
+              `answers the OpenAPI document does not allow:\n${violations.join("\n")}`,
+            );
+          }
+          return code;
+        });
       }
       return stopped;
     },

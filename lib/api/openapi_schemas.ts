@@ -1,0 +1,153 @@
+/**
+ * The schemas of every body the HTTP API answers with, for its OpenAPI document. Objects Warren
+ * shapes allow no other members, so a field added to an answer without its schema fails the
+ * contract check of the test suite.
+ *
+ * @module
+ */
+
+import { TASK_STATES } from "../events.ts";
+
+const time = { type: ["string", "null"], format: "date-time" };
+const count = { type: "integer", minimum: 0 };
+const nullableCount = { type: ["integer", "null"], minimum: 0 };
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const object = (properties: Record<string, unknown>, optional: string[] = []) => ({
+  type: "object",
+  properties,
+  required: Object.keys(properties).filter((key) => !optional.includes(key)),
+  additionalProperties: false,
+});
+
+const links = object({ self: { type: "string" }, events: { type: "string" } });
+const shortError = {
+  oneOf: [
+    { type: "null" },
+    object({ name: { type: "string" }, message: { type: "string" } }, ["name"]),
+  ],
+};
+const summary = {
+  id: { type: "string" },
+  handler: { type: "string" },
+  state: { type: "string", enum: TASK_STATES },
+  attempts: count,
+  replays: count,
+  error: shortError,
+  created_at: time,
+  started_at: time,
+  finished_at: time,
+  run_at: time,
+  links,
+};
+const nextCursor = {
+  type: ["string", "null"],
+  description: "Pass as `?cursor=` for the next page.",
+};
+const { finished_at: _, ...deadLetter } = summary;
+
+/** The schemas, by name, for `components.schemas`. */
+export const SCHEMAS = {
+  Problem: {
+    type: "object",
+    description: "RFC 9457 problem details.",
+    properties: {
+      type: { type: "string" },
+      title: { type: "string" },
+      status: { type: "integer" },
+      detail: { type: "string" },
+      errors: {
+        type: "array",
+        description: "For a 422: each way the payload breaks the handler's schema.",
+        items: object({ pointer: { type: "string" }, message: { type: "string" } }),
+      },
+      reasons: {
+        type: "array",
+        description: "For /readyz: each reason it is not ready.",
+        items: { type: "string" },
+      },
+    },
+    required: ["type", "title", "status"],
+  },
+  TaskAccepted: object({
+    id: { type: "string" },
+    handler: { type: "string" },
+    state: { const: "queued" },
+    created_at: { type: "string", format: "date-time" },
+    run_at: time,
+    links,
+  }),
+  TaskSummary: object(summary),
+  Task: object({
+    ...summary,
+    error: {
+      oneOf: [
+        { type: "null" },
+        object(
+          { name: { type: "string" }, message: { type: "string" }, stack: { type: "string" } },
+          ["name", "stack"],
+        ),
+      ],
+    },
+    progress: {},
+    payload: {},
+    result: {},
+    history: {
+      type: "array",
+      items: object({
+        state: { type: "string", enum: TASK_STATES },
+        attempt: count,
+        replay: count,
+        at: time,
+        error: { type: ["string", "null"] },
+      }),
+    },
+  }),
+  TaskPage: object({
+    tasks: { type: "array", items: ref("TaskSummary") },
+    next_cursor: nextCursor,
+  }),
+  DeadLetter: object({ ...deadLetter, failed_at: time }),
+  DeadPage: object({
+    handler: { type: "string" },
+    total: {
+      ...nullableCount,
+      description: "Letters in the queue; null while the broker is away.",
+    },
+    tasks: { type: "array", items: ref("DeadLetter") },
+    next_cursor: nextCursor,
+  }),
+  Replayed: object({ replayed: count, ids: { type: "array", items: { type: "string" } } }),
+  Purged: object({ purged: count }),
+  Handlers: object({
+    handlers: {
+      type: "array",
+      items: object({
+        name: { type: "string" },
+        file: { type: "string", description: "Relative to the handlers folder." },
+        config: object({
+          workers: count,
+          prefetch: count,
+          timeout_ms: count,
+          retries: count,
+          backoff_ms: object({ min: count, max: count }),
+          schema: { description: "The payload's JSON Schema, or null." },
+        }),
+        queue: object({ messages: nullableCount, consumers: nullableCount, dead: nullableCount }),
+        workers: {
+          description: "This process's workers of the handler; null where it runs none.",
+          oneOf: [
+            { type: "null" },
+            object({
+              running: count,
+              consuming: count,
+              restarts: count,
+              crash_looping: { type: "boolean" },
+              last_error: { type: ["string", "null"] },
+            }),
+          ],
+        },
+      }),
+    },
+  }),
+  Status: object({ status: { type: "string", enum: ["ok", "ready"] } }),
+};
