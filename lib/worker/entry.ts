@@ -8,6 +8,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { newTaskId } from "../id.ts";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { bindChannel, type BrokerLink, openLink } from "../amqp/connection.ts";
@@ -237,6 +238,19 @@ async function start(message: StartMessage): Promise<void> {
     );
   }
 
+  /**
+   * Sends an attempt's `running` event and waits until it has left this thread, so a handler
+   * that blocks its isolate next cannot hold it back: the outbox hands it to amqplib, whose
+   * multiplexer writes it to the socket one turn of the event loop later. (Not until it is
+   * confirmed: on a replicated queue a confirm costs a write to disk, milliseconds per task, and
+   * an attempt's outcome carries its start anyway.)
+   */
+  async function announce(running: TaskEvent): Promise<void> {
+    report(running, log);
+    await outbox.sent();
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
   async function receive(session: Session, delivery: ConsumeMessage): Promise<void> {
     const facts = readDelivery(delivery);
     const task: Task = {
@@ -294,12 +308,7 @@ async function start(message: StartMessage): Promise<void> {
       return fail(task, { name: "InvalidPayload", message: check.refusal.detail }, true);
     }
     const payload = check.payload;
-    // Wait for the broker to have the "running" event: a handler that never yields would
-    // otherwise hold it in this thread's socket buffer until it returns.
-    await report(
-      eventOf(task, "running", { payload: task.fromWarren ? undefined : payload }),
-      task.log,
-    );
+    await announce(eventOf(task, "running", { payload: task.fromWarren ? undefined : payload }));
 
     // The attempt's clock starts now, with the handler, here and in the supervisor.
     const controller = new AbortController();

@@ -15,6 +15,8 @@ const FLUSH_INTERVAL_MS = 2;
 export interface Outbox {
   /** Queues an event; resolves when the broker confirmed the message that carried it. */
   add(event: TaskEvent): Promise<void>;
+  /** Resolves once every event queued so far was handed to `send` (not confirmed yet). */
+  sent(): Promise<void>;
 }
 
 /**
@@ -28,14 +30,22 @@ export interface Outbox {
  */
 export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBatch = 500): Outbox {
   let groups = new Map<string, { events: TaskEvent[]; done: PromiseWithResolvers<void> }>();
+  let flushed = Promise.withResolvers<void>();
   const flush = () => {
     const batches = groups;
     groups = new Map();
     for (const { events, done } of batches.values()) send(events).then(done.resolve, done.reject);
+    flushed.resolve();
+    flushed = Promise.withResolvers<void>();
   };
   const schedule = createFlusher(flush, FLUSH_INTERVAL_MS);
 
   return {
+    sent() {
+      if (groups.size === 0) return Promise.resolve();
+      schedule();
+      return flushed.promise;
+    },
     add(event) {
       const key = `${event.handler}\u0000${event.type}`;
       let group = groups.get(key);
