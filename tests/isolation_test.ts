@@ -4,7 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import { deleteTopology, getJson, postTask, startWarren, waitFor } from "./helpers/warren.ts";
+import {
+  deleteTopology,
+  getJson,
+  postTask,
+  startWarren,
+  waitFor,
+  waitForState,
+} from "./helpers/warren.ts";
 
 Deno.test("isolation: /healthz stays fast while every worker runs CPU-bound work", async () => {
   const warren = await startWarren();
@@ -50,6 +57,22 @@ Deno.test("isolation: /healthz stays fast while every worker runs CPU-bound work
       30_000,
       "all cpu tasks to succeed",
     );
+  } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+    await deleteTopology(warren.prefix);
+  }
+});
+
+Deno.test("isolation: a handler that blocks its isolate shows running while it runs", async () => {
+  const warren = await startWarren();
+  try {
+    for (let i = 0; i < 5; i++) {
+      const [, body] = await postTask(warren.url, "cpu", { ms: 1500 });
+      // Its "running" left the worker before the handler blocked the worker's thread.
+      const task = await waitForState(warren.url, body.id, "running", 1_200);
+      assert.equal(task.finished_at, null);
+      await waitForState(warren.url, body.id, "succeeded", 10_000);
+    }
   } finally {
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);
