@@ -82,7 +82,15 @@ Deno.test("lifecycle: SIGTERM under load, then a restart: every task ran exactly
     assert.ok(before < ids.length, `the stop came mid-way (${before} ran)`);
 
     warren = await startWarren({ prefix, storePath });
-    for (const id of ids) await waitForState(warren.url, id, "succeeded", 30_000);
+    for (const id of ids) {
+      const task = await waitForState(warren.url, id, "succeeded", 30_000);
+      assert.ok(task.started_at, `${id} has its start`);
+      assert.deepEqual(
+        task.history.map((step: { state: string }) => step.state),
+        ["queued", "running", "succeeded"],
+        "every step, across the restart",
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const runs = await executions(log);
     const twice = [...runs].filter(([, n]) => n > 1).map(([key]) => key);

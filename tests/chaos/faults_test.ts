@@ -170,7 +170,10 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     // Every accepted task must reach its terminal state.
     const expected = (mode: Mode) => mode === "dead" ? "dead" : "succeeded";
     const pending = new Set(accepted.keys());
-    const states = new Map<string, { state: string; attempts: number }>();
+    const states = new Map<
+      string,
+      { state: string; attempts: number; started_at: string | null; history: { state: string }[] }
+    >();
     const lastSeen = new Map<string, unknown>(); // for a report of what kept the last ones
     let reported = Date.now();
     while (pending.size > 0 && Date.now() < deadline) {
@@ -213,6 +216,12 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     assert.equal(accepted.size, TASKS, "the producer got every task accepted in time");
     assert.equal(pending.size, 0, `lost: ${[...pending].slice(0, 5).join(", ")}`);
     assert.deepEqual(wrong.slice(0, 5), [], "each task reached the state its payload asked for");
+    // Every run that succeeded has its start, whatever restart lost its transient "running".
+    const startless = [...states].filter(([, task]) =>
+      task.state === "succeeded" &&
+      (task.started_at === null || !task.history.some((step) => step.state === "running"))
+    );
+    assert.deepEqual(startless.slice(0, 5).map(([id]) => id), [], "every start is recorded");
     if (!kill) assert.equal(duplicates, 0, "no handler ran twice without the SIGKILL");
     for (const [id, task] of states) {
       if (accepted.get(id) === "retry") assert.ok(task.attempts >= 2, `${id} was retried`);
