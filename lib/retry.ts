@@ -5,6 +5,8 @@
  * @module
  */
 
+import { backoffMs } from "./backoff.ts";
+
 /** The step after a failed attempt. */
 export type AfterFailure = { retry: true; delaySeconds: number } | { retry: false };
 
@@ -25,25 +27,5 @@ export function afterFailure(
   policy: { retries: number; backoff: { minMs: number; maxMs: number } },
 ): AfterFailure {
   if (permanent || attempt > policy.retries) return { retry: false };
-  return { retry: true, delaySeconds: Math.ceil(retryDelayMs(attempt, policy.backoff) / 1000) };
-}
-
-/**
- * The wait before attempt `failed + 1`, in ms: uniform between `min` and
- * `min(max, min * 2^(failed - 1))`, so the first retry waits `min` and the spread doubles from
- * there (full jitter keeps a burst of failures from retrying in lockstep).
- *
- * @example
- * ```ts
- * retryDelayMs(1, { minMs: 1000, maxMs: 600_000 }); // 1000
- * retryDelayMs(4, { minMs: 1000, maxMs: 600_000 }); // between 1000 and 8000
- * ```
- */
-export function retryDelayMs(
-  failed: number,
-  backoff: { minMs: number; maxMs: number },
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.max(0, failed - 1));
-  return backoff.minMs + random() * (ceiling - backoff.minMs);
+  return { retry: true, delaySeconds: Math.ceil(backoffMs(attempt, policy.backoff) / 1000) };
 }

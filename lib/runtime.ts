@@ -17,13 +17,8 @@ import {
   topology,
 } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
-import {
-  type ApiDeps,
-  BusyError,
-  type DeadLetters,
-  type QueueCounts,
-  UnavailableError,
-} from "./api/deps.ts";
+import { type ApiDeps, BusyError, type DeadLetters, UnavailableError } from "./api/deps.ts";
+import type { QueueCounts } from "./status.ts";
 import { purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
 import { createFeed } from "./api/feed.ts";
 import { createMetrics } from "./api/metrics.ts";

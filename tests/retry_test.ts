@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { DELAY_LEVELS, delayRoute, topology } from "../lib/amqp/topology.ts";
-import { afterFailure, retryDelayMs } from "../lib/retry.ts";
+import { afterFailure } from "../lib/retry.ts";
 import { Buffer } from "node:buffer";
 import { connect } from "amqplib";
 import { AMQP_URL, deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
@@ -20,18 +20,6 @@ Deno.test("delay cascade: a delay is spelled in binary from its highest level", 
   assert.throws(() => delayRoute(names, 0, "x"), RangeError);
   assert.throws(() => delayRoute(names, 2 ** DELAY_LEVELS, "x"), RangeError);
   assert.throws(() => delayRoute(names, 1.5, "x"), RangeError);
-});
-
-Deno.test("backoff: exponential with full jitter between min and max", () => {
-  const backoff = { minMs: 1000, maxMs: 10_000 };
-  assert.equal(retryDelayMs(1, backoff, () => 0.99), 1000, "the first retry waits min");
-  assert.equal(retryDelayMs(3, backoff, () => 0), 1000);
-  assert.equal(retryDelayMs(3, backoff, () => 1), 4000);
-  assert.equal(retryDelayMs(30, backoff, () => 1), 10_000, "capped at max");
-  for (let i = 0; i < 100; i++) {
-    const ms = retryDelayMs(5, backoff);
-    assert.ok(ms >= 1000 && ms <= 10_000);
-  }
 });
 
 Deno.test("after a failure: retry while attempts are left, dead when not or when permanent", () => {

@@ -8,6 +8,7 @@
  */
 
 import { type Channel, type ChannelModel, connect } from "amqplib";
+import { backoffMs } from "../backoff.ts";
 import { errorMessage, type Logger } from "../log.ts";
 
 /** Options of {@linkcode openLink}. */
@@ -66,7 +67,7 @@ export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
     recovery: {
       waitForConnect: false,
       maxRetries: Infinity,
-      calculateDelay: (attempt: number) => min + Math.random() * Math.min(max, min * 2 ** attempt),
+      calculateDelay: (attempt: number) => backoffMs(attempt, { minMs: min, maxMs: max }),
       setup: async (model: ChannelModel) => {
         coalesceWrites(model);
         // amqplib's recovery stops listening to a connection's "error" once it sees the

@@ -9,18 +9,10 @@ import type { HandlerInfo } from "../handler.ts";
 import type { NewTask } from "../enqueue.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
-import type { WorkerStatus } from "../worker/supervisor.ts";
+import type { QueueCounts, WorkerStatus } from "../status.ts";
 import type { Feed } from "./feed.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Rates } from "./rates.ts";
-
-/** A queue's counts as the broker reports them. */
-export interface QueueCounts {
-  messages: number;
-  consumers: number;
-  /** Tasks in the handler's dead-letter queue. */
-  dead: number;
-}
 
 /** The api's view of the rest of Warren. */
 export interface ApiDeps {

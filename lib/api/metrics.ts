@@ -12,8 +12,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TaskState } from "../events.ts";
 import type { TaskChange } from "../store/store.ts";
 import type { HistoryEntry } from "../store/task.ts";
-import type { QueueCounts } from "./deps.ts";
-import type { WorkerStatus } from "../worker/supervisor.ts";
+import type { QueueCounts, WorkerStatus } from "../status.ts";
 
 /** Where the metrics read what they report at scrape time. */
 export interface MetricSources {

@@ -7,7 +7,7 @@
 
 import { basename } from "node:path";
 import type { Hono } from "hono";
-import type { WorkerStatus } from "../worker/supervisor.ts";
+import type { WorkerStatus } from "../status.ts";
 import type { ApiDeps } from "./deps.ts";
 import { problem } from "./problem.ts";
 

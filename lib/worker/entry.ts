@@ -22,6 +22,7 @@ import type { Context, Handler } from "../handler.ts";
 import { errorMessage, type Logger, logger, setupLogging } from "../log.ts";
 import { readPayload, toJson } from "../payload.ts";
 import { afterFailure } from "../retry.ts";
+import { backoffMs, NO_JITTER } from "../backoff.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import { cleanStack, type StackPlaces } from "../task_error.ts";
 import { type Acks, createAcks } from "./acks.ts";
@@ -32,6 +33,8 @@ import type { Verdict } from "./ledger.ts";
 import { createOutbox } from "./outbox.ts";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol.ts";
 
+/** How long an outcome that could not be published waits before the next try: 0.1 s to 2 s. */
+const PERSIST_BACKOFF = { minMs: 100, maxMs: 2_000 };
 /** How long a worker waits for the broker to confirm a publish before trying again. */
 const CONFIRM_MS = 10_000;
 /**
@@ -227,7 +230,8 @@ async function start(message: StartMessage): Promise<void> {
         }
       }
       if (closed) throw new Error(`the worker stopped before it could ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** tries)));
+      const wait = backoffMs(tries + 1, PERSIST_BACKOFF, NO_JITTER);
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 

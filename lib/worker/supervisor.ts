@@ -6,25 +6,12 @@
  * @module
  */
 
+import { backoffMs, NO_JITTER } from "../backoff.ts";
 import type { HandlerInfo } from "../handler.ts";
+import type { WorkerStatus } from "../status.ts";
 import { logger, type LogOptions } from "../log.ts";
 import { createLedger } from "./ledger.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-
-/** How one handler's workers are doing. */
-export interface WorkerStatus {
-  handler: string;
-  /** Workers configured. */
-  workers: number;
-  /** Workers whose consumer is up right now. */
-  consuming: number;
-  /** Workers replaced after they died, since start. */
-  restarts: number;
-  /** Whether its workers keep dying: {@linkcode CRASH_LOOP_DEATHS} or more in the last minute. */
-  crashLooping: boolean;
-  /** Why the last worker died or could not start. */
-  lastError: string | undefined;
-}
 
 /** The running set of workers; see {@linkcode startSupervisor}. */
 export interface Supervisor {
@@ -57,12 +44,15 @@ interface Slot {
 
 /** How long a handler may go on after its timeout (and `ctx.signal`) before its worker is ended. */
 export const KILL_GRACE_MS = 2_000;
-/** Deaths within a minute that make a handler "crash looping" in /readyz and /handlers. */
+/**
+ * Deaths within a minute that make a handler "crash looping" (`WorkerStatus.crashLooping`) in
+ * /readyz and /handlers.
+ */
 export const CRASH_LOOP_DEATHS = 3;
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
-const RESTART_MIN_MS = 500;
-const RESTART_MAX_MS = 30_000;
+/** How long a dead worker waits before it is started again: 0.5 s, doubling to 30 s. */
+const RESTART_BACKOFF = { minMs: 500, maxMs: 30_000 };
 
 /**
  * Starts `config.workers` Web Workers for every handler.
@@ -210,7 +200,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     if (stopping) return slot.stopped?.();
     const now = Date.now();
     deaths.set(name, [...(deaths.get(name) ?? []).filter((at) => at > now - 60_000), now]);
-    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** slot.failures++);
+    const delay = backoffMs(++slot.failures, RESTART_BACKOFF, NO_JITTER);
     log.error("worker {worker} died ({reason}); restarting in {delay} ms", {
       worker: `${name}#${slot.index}`,
       reason,
