@@ -19,13 +19,13 @@ import {
 import { createApi, createHealthApi } from "./api/app.ts";
 import { type ApiDeps, BusyError, type DeadLetters, UnavailableError } from "./api/deps.ts";
 import type { QueueCounts } from "./status.ts";
-import { purgeDeadLetters, replayDeadLetters } from "./deadletter.ts";
+import { purgeDeadLetters, replayDeadLetters } from "./api/dead_letters.ts";
 import { createFeed } from "./api/feed.ts";
 import { createMetrics } from "./api/metrics.ts";
 import { createRates } from "./api/rates.ts";
 import { recordEvents } from "./api/recorder.ts";
 import type { Config } from "./config.ts";
-import { publishTask } from "./enqueue.ts";
+import { publishTask } from "./amqp/publish.ts";
 import type { HandlerInfo } from "./handler.ts";
 import { errorMessage, logger, type LogOptions } from "./log.ts";
 import { openSqliteStore } from "./store/sqlite.ts";

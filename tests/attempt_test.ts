@@ -5,8 +5,6 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "../lib/handler.ts";
 import { attempt } from "../lib/worker/attempt.ts";
-import { readDelivery } from "../lib/worker/delivery.ts";
-import type { Message } from "amqplib";
 
 Deno.test("attempt: a result is copied as JSON; undefined is null", async () => {
   const signal = new AbortController().signal;
@@ -52,33 +50,4 @@ Deno.test("attempt: the deadline fails it while the handler goes on; onReturned 
   resolve();
   await new Promise((r) => setTimeout(r, 0));
   assert.equal(returned, true);
-});
-
-Deno.test("delivery: headers give attempt, replay, creation time and redeliveries", () => {
-  const message = (headers: Record<string, unknown>, messageId?: string) =>
-    ({
-      content: new Uint8Array(),
-      fields: {},
-      properties: { headers, messageId, timestamp: 1_700_000_000 },
-    }) as unknown as Message;
-  const facts = readDelivery(message({
-    "x-warren-attempt": 3,
-    "x-warren-replay": 1,
-    "x-warren-created-at": 1_700_000_000_123,
-    "x-delivery-count": 2,
-  }, "t-1"));
-  assert.deepEqual(facts, {
-    id: "t-1",
-    attempt: 3,
-    replay: 1,
-    createdAt: 1_700_000_000_123,
-    fromWarren: true,
-    deliveries: 2,
-    key: "t-1/1/3",
-  });
-  const foreign = readDelivery(message({}));
-  assert.match(foreign.id, /^[0-9a-f-]{36}$/, "an id is made for a message without one");
-  assert.equal(foreign.attempt, 1);
-  assert.equal(foreign.createdAt, 1_700_000_000_000, "from the AMQP timestamp");
-  assert.equal(foreign.fromWarren, false);
 });

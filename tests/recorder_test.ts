@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { connect } from "amqplib";
 import { declareAll, deleteAll, topology } from "../lib/amqp/topology.ts";
 import { recordEvents } from "../lib/api/recorder.ts";
-import { encodeEvents, publishEvents, type TaskEvent } from "../lib/events.ts";
+import { publishEvents } from "../lib/amqp/publish.ts";
+import type { TaskEvent } from "../lib/events.ts";
+import { encodeEvents } from "../lib/wire.ts";
 import { logger } from "../lib/log.ts";
 import type { StoreWriter } from "../lib/store/writer.ts";
 import { AMQP_URL, uniquePrefix, waitFor } from "./helpers/warren.ts";
@@ -57,5 +59,5 @@ Deno.test("recorder: no ack before the store committed; an ack after", async () 
 });
 
 Deno.test("events: the wire form is a JSON array", () => {
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(encodeEvents([event]))), [event]);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(encodeEvents([event]).body)), [event]);
 });

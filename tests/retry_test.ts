@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { DELAY_LEVELS, delayRoute, topology } from "../lib/amqp/topology.ts";
-import { afterFailure } from "../lib/retry.ts";
 import { Buffer } from "node:buffer";
 import { connect } from "amqplib";
 import { AMQP_URL, deleteTopology, postTask, startWarren, waitForState } from "./helpers/warren.ts";
@@ -20,16 +19,6 @@ Deno.test("delay cascade: a delay is spelled in binary from its highest level", 
   assert.throws(() => delayRoute(names, 0, "x"), RangeError);
   assert.throws(() => delayRoute(names, 2 ** DELAY_LEVELS, "x"), RangeError);
   assert.throws(() => delayRoute(names, 1.5, "x"), RangeError);
-});
-
-Deno.test("after a failure: retry while attempts are left, dead when not or when permanent", () => {
-  const policy = { retries: 2, backoff: { minMs: 1500, maxMs: 1500 } };
-  assert.deepEqual(afterFailure(1, false, policy), { retry: true, delaySeconds: 2 }, "rounded up");
-  assert.deepEqual(afterFailure(2, false, policy), { retry: true, delaySeconds: 2 });
-  assert.deepEqual(afterFailure(3, false, policy), { retry: false }, "1 + retries attempts");
-  assert.deepEqual(afterFailure(1, true, policy), { retry: false });
-  const now = { retries: 1, backoff: { minMs: 0, maxMs: 0 } };
-  assert.deepEqual(afterFailure(1, false, now), { retry: true, delaySeconds: 0 });
 });
 
 Deno.test("retries: failed attempts run again with backoff until they succeed or die", async (t) => {

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "amqplib";
-import { encodeEvents, type TaskEvent } from "../lib/events.ts";
+import type { TaskEvent } from "../lib/events.ts";
+import { encodeEvents } from "../lib/wire.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -60,7 +61,7 @@ Deno.test("topology: an older Warren's classic events queue is moved over at sta
       { type: "queued", id, handler: "echo", attempt: 0, at: 1_000, payload: { old: true } },
       { type: "succeeded", id, handler: "echo", attempt: 1, at: 2_000, startedAt: 1_500 },
     ];
-    ch.sendToQueue(legacy, Buffer.from(encodeEvents(events)), { persistent: true });
+    ch.sendToQueue(legacy, Buffer.from(encodeEvents(events).body), { persistent: true });
     await ch.waitForConfirms();
 
     const warren = await startWarren({ prefix });

@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { connect } from "amqplib";
+import { connect, type Message } from "amqplib";
+import { newTaskId } from "../lib/id.ts";
+import { logger } from "../lib/log.ts";
+import { taskOf } from "../lib/worker/task.ts";
+import { readTask } from "../lib/wire.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -78,4 +82,33 @@ Deno.test("wire: a message from another AMQP client runs its handler", async (t)
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);
   }
+});
+
+Deno.test("delivery: headers give attempt, replay, creation time and redeliveries", () => {
+  const message = (headers: Record<string, unknown>, messageId?: string) =>
+    ({
+      content: new Uint8Array(),
+      fields: { redelivered: false },
+      properties: { headers, messageId, timestamp: 1_700_000_000 },
+    }) as unknown as Message;
+  const delivery = message({
+    "x-warren-attempt": 3,
+    "x-warren-replay": 1,
+    "x-warren-created-at": 1_700_000_000_123,
+    "x-delivery-count": 2,
+  }, "t-1");
+  assert.deepEqual(readTask(delivery, newTaskId), {
+    id: "t-1",
+    attempt: 3,
+    replay: 1,
+    createdAt: 1_700_000_000_123,
+    fromWarren: true,
+    deliveries: 2,
+  });
+  assert.equal(taskOf(delivery, "h", () => {}, logger("test")).key, "t-1/1/3");
+  const foreign = readTask(message({}), newTaskId);
+  assert.match(foreign.id, /^[0-9a-f-]{36}$/, "an id is made for a message without one");
+  assert.equal(foreign.attempt, 1);
+  assert.equal(foreign.createdAt, 1_700_000_000_000, "from the AMQP timestamp");
+  assert.equal(foreign.fromWarren, false);
 });

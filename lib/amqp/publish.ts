@@ -1,14 +1,19 @@
 /**
- * Confirmed publishing: a publish resolves only when the broker has taken responsibility for the
- * message (publisher confirms), and fails after a deadline instead of waiting forever. The channel's
- * write buffer is bounded: past amqplib's high-water mark a publish waits for `drain` (within the
- * same deadline) rather than queueing without end.
+ * Confirmed publishing, and the messages Warren publishes with it: a task (new, retried,
+ * replayed), a dead letter, a batch of lifecycle events, each routed by the topology and shaped
+ * by the wire format. A publish resolves only when the broker has taken responsibility for the
+ * message (publisher confirms), and fails after a deadline instead of waiting forever. The
+ * channel's write buffer is bounded: past amqplib's high-water mark a publish waits for `drain`
+ * (within the same deadline) rather than queueing without end.
  *
  * @module
  */
 
 import type { ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
+import type { TaskEvent } from "../events.ts";
+import { deadLetterProperties, type Death, encodeEvents, taskProperties } from "../wire.ts";
+import { delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
 
 /** Why a publish did not get the broker's confirm. */
 export class PublishError extends Error {
@@ -86,4 +91,129 @@ export function publishConfirmed(
     if (wait) wait.then(send);
     else send();
   });
+}
+
+/** A task to publish for the first time. */
+export interface NewTask {
+  id: string;
+  handler: string;
+  payload: unknown;
+  createdAt: number;
+}
+
+/** A task as it travels: its payload already encoded (a retry or replay resends its bytes). */
+export interface TaskMessage {
+  id: string;
+  handler: string;
+  body: Uint8Array;
+  createdAt: number | undefined;
+}
+
+/** How a task is sent: when it may run, and which run of it this is. */
+export interface SendOptions {
+  /** Whole seconds to wait before it runs; 0 or absent for now. */
+  delaySeconds?: number;
+  /** Attempt number; default 1. */
+  attempt?: number;
+  /** Replays so far; default 0. */
+  replay?: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Publishes a new task as a persistent JSON message and waits for the broker's confirm.
+ *
+ * @example
+ * ```ts
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const names = topology("warren");
+ * const task = { id: "t-1", handler: "hello", payload: {}, createdAt: Date.now() };
+ * await publishTask(ch, names, task, 5000, { delaySeconds: 90 });
+ * ```
+ */
+export function publishTask(
+  ch: ConfirmChannel,
+  names: Topology,
+  task: NewTask,
+  timeoutMs: number,
+  options: SendOptions = {},
+): Promise<void> {
+  const body = encoder.encode(JSON.stringify(task.payload));
+  return sendTask(ch, names, { ...task, body }, timeoutMs, options);
+}
+
+/**
+ * Publishes an encoded task (a retry, a replay) to its queue, or into the delay cascade when it
+ * must wait, and waits for the broker's confirm.
+ *
+ * @example
+ * ```ts
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const message = { id: "t-1", handler: "hello", body: new Uint8Array(), createdAt: undefined };
+ * await sendTask(ch, topology("warren"), message, 5000, { delaySeconds: 2, attempt: 2 });
+ * ```
+ */
+export function sendTask(
+  ch: ConfirmChannel,
+  names: Topology,
+  task: TaskMessage,
+  timeoutMs: number,
+  options: SendOptions = {},
+): Promise<void> {
+  const { delaySeconds = 0, attempt = 1, replay = 0 } = options;
+  const route = delaySeconds > 0
+    ? delayRoute(names, delaySeconds, task.handler)
+    : { exchange: names.tasksExchange, routingKey: task.handler };
+  const properties = taskProperties(task, { attempt, replay });
+  return publishConfirmed(ch, route.exchange, route.routingKey, task.body, properties, timeoutMs);
+}
+
+/**
+ * Puts a task into its handler's dead-letter queue, its body as delivered, and waits for the
+ * broker's confirm.
+ *
+ * @example
+ * ```ts
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const death = {
+ *   id: "t-1", createdAt: undefined, attempt: 1, replay: 0, error: { message: "boom" },
+ * };
+ * await publishDeadLetter(ch, topology("warren"), "hello", new Uint8Array(), death, 5000);
+ * ```
+ */
+export function publishDeadLetter(
+  ch: ConfirmChannel,
+  names: Topology,
+  handler: string,
+  body: Uint8Array,
+  death: Death,
+  timeoutMs: number,
+): Promise<void> {
+  const properties = deadLetterProperties(death, Date.now());
+  return publishConfirmed(ch, names.deadExchange, handler, body, properties, timeoutMs);
+}
+
+/**
+ * Publishes a batch of events of one handler and one type as one message, and waits for the
+ * broker's confirm.
+ *
+ * @example
+ * ```ts
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * await publishEvents(ch, topology("warren"), [
+ *   { type: "succeeded", id: "t-1", handler: "hello", attempt: 1, at: Date.now() },
+ * ], 5000);
+ * ```
+ */
+export function publishEvents(
+  ch: ConfirmChannel,
+  names: Topology,
+  events: TaskEvent[],
+  timeoutMs: number,
+): Promise<void> {
+  const { handler, type } = events[0];
+  const { body, properties } = encodeEvents(events);
+  const key = eventRoutingKey(handler, type);
+  return publishConfirmed(ch, names.eventsExchange, key, body, properties, timeoutMs);
 }

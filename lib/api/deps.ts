@@ -6,7 +6,7 @@
  */
 
 import type { HandlerInfo } from "../handler.ts";
-import type { NewTask } from "../enqueue.ts";
+import type { NewTask } from "../amqp/publish.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
 import type { QueueCounts, WorkerStatus } from "../status.ts";

@@ -9,7 +9,7 @@
 import type { Channel } from "amqplib";
 import { settle } from "../amqp/settle.ts";
 import type { Topology } from "../amqp/topology.ts";
-import { decodeEvents } from "../events.ts";
+import { decodeEvents } from "../wire.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import type { StoreWriter } from "../store/writer.ts";
 

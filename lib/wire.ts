@@ -1,0 +1,288 @@
+/**
+ * The wire format, in one place: what the messages Warren publishes carry, and how it reads them
+ * back, whoever sent them. It matches the README's "Wire format" section; any AMQP client may
+ * produce tasks by it. Where messages are routed is `amqp/topology.ts`; publishing them is
+ * `amqp/publish.ts`.
+ *
+ * A **task** is its payload as JSON in the body, and:
+ *
+ * | property or header | value |
+ * |---|---|
+ * | `message_id` | the task id |
+ * | `timestamp` | when it was enqueued, in seconds |
+ * | `x-warren-attempt` | the attempt it is, `1` when absent |
+ * | `x-warren-replay` | replays of the dead task so far, `0` when absent |
+ * | `x-warren-created-at` | when it was enqueued, in ms; set by Warren's producers, which record the task first |
+ *
+ * A **dead letter** is the task's body as delivered, with the task's properties and:
+ *
+ * | header | value |
+ * |---|---|
+ * | `x-warren-error` | the last error's message (at most 4 KB) |
+ * | `x-warren-error-name` | its name, e.g. `TypeError` (at most 256 bytes) |
+ * | `x-warren-error-stack` | its stack (at most 4 KB) |
+ * | `x-warren-attempts` | attempts made |
+ * | `x-warren-failed-at` | when the last attempt failed, ms since the epoch |
+ *
+ * **Lifecycle events** are a JSON array of {@linkcode TaskEvent}s of one handler and one type
+ * (one object alone is read too), with the type as the message's `type`; `running` and
+ * `progress` are transient, the others persistent.
+ *
+ * @module
+ */
+
+import type { Message, Options } from "amqplib";
+import {
+  type EventType,
+  TASK_STATES,
+  type TaskError,
+  type TaskEvent,
+  type TaskState,
+} from "./events.ts";
+import { MAX_DEPTH, tooDeep } from "./payload.ts";
+import { bound, ERROR_NAME_MAX_BYTES, ERROR_TEXT_MAX_BYTES } from "./task_error.ts";
+
+const ATTEMPT_HEADER = "x-warren-attempt";
+const CREATED_AT_HEADER = "x-warren-created-at";
+const REPLAY_HEADER = "x-warren-replay";
+const ERROR_HEADER = "x-warren-error";
+const ERROR_NAME_HEADER = "x-warren-error-name";
+const ERROR_STACK_HEADER = "x-warren-error-stack";
+const ATTEMPTS_HEADER = "x-warren-attempts";
+const FAILED_AT_HEADER = "x-warren-failed-at";
+/** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
+const BROKER_HEADERS = ["x-delivery-count", "x-acquired-count"];
+
+/** The largest attempt or replay count a message may claim; larger ones are ignored. */
+const COUNT_MAX = 1_000_000;
+/** The latest time a Date can hold (ms since the epoch); a later one is not a time. */
+const TIME_MAX_MS = 8.64e15;
+
+/** Which run of a task a message is: its attempt, and its replays so far. */
+export interface Run {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Replays from the dead letters so far. */
+  replay: number;
+}
+
+/**
+ * The properties of a task message.
+ *
+ * @example
+ * ```ts
+ * const props = taskProperties({ id: "t-1", createdAt: Date.now() }, { attempt: 2, replay: 0 });
+ * props.headers; // { "x-warren-attempt": 2, "x-warren-created-at": … }
+ * ```
+ */
+export function taskProperties(
+  task: { id: string; createdAt: number | undefined },
+  run: Run,
+): Options.Publish {
+  const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
+  if (task.createdAt !== undefined) headers[CREATED_AT_HEADER] = task.createdAt;
+  if (run.replay > 0) headers[REPLAY_HEADER] = run.replay;
+  return {
+    messageId: task.id,
+    contentType: "application/json",
+    timestamp: Math.floor((task.createdAt ?? Date.now()) / 1000),
+    headers,
+  };
+}
+
+/** What a task message says about its task. */
+export interface TaskFacts extends Run {
+  /** The task id; made up for a message without `message_id` (another AMQP client's). */
+  id: string;
+  /** When it was enqueued (ms since the epoch): as the message says, or when first seen. */
+  createdAt: number;
+  /**
+   * Whether a Warren producer sent it: those record the task (payload, creation time) before
+   * publishing, so the worker's events need not carry them.
+   */
+  fromWarren: boolean;
+  /** Earlier deliveries of this message that ended without an ack (quorum queues count them). */
+  deliveries: number;
+}
+
+/**
+ * Reads a task message, from any producer: a header it cannot use is ignored.
+ *
+ * @example
+ * ```ts
+ * declare const message: import("amqplib").Message;
+ * const { id, attempt, replay } = readTask(message, () => crypto.randomUUID());
+ * ```
+ */
+export function readTask(message: Message, newId: () => string): TaskFacts {
+  const props = message.properties;
+  const headers = props.headers ?? {};
+  const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER], TIME_MAX_MS);
+  const timestamp = positiveInteger(props.timestamp, TIME_MAX_MS / 1000);
+  return {
+    id: typeof props.messageId === "string" && props.messageId ? props.messageId : newId(),
+    attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
+    replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
+    // A message that does not say when it was enqueued was enqueued by now at the latest.
+    createdAt: createdAtHeader ?? (timestamp === undefined ? Date.now() : timestamp * 1000),
+    fromWarren: createdAtHeader !== undefined,
+    deliveries: positiveInteger(headers["x-delivery-count"], Number.MAX_SAFE_INTEGER) ?? 0,
+  };
+}
+
+/** What a worker knows of a task when it dies. */
+export interface Death extends Run {
+  id: string;
+  createdAt: number | undefined;
+  error: TaskError;
+}
+
+/**
+ * The properties of a dead letter. Each text is bounded (about 8.5 KB in all), far below
+ * amqplib's 64 KB for a header table.
+ *
+ * @example
+ * ```ts
+ * deadLetterProperties({
+ *   id: "t-1", createdAt: undefined, attempt: 3, replay: 0, error: { message: "boom" },
+ * }, Date.now()).headers; // { "x-warren-error": "boom", "x-warren-attempts": 3, … }
+ * ```
+ */
+export function deadLetterProperties(death: Death, failedAt: number): Options.Publish {
+  const props = taskProperties(death, { attempt: death.attempt, replay: death.replay });
+  const headers: Record<string, unknown> = {
+    ...props.headers,
+    [ERROR_HEADER]: bound(death.error.message, ERROR_TEXT_MAX_BYTES),
+    [ATTEMPTS_HEADER]: death.attempt,
+    [FAILED_AT_HEADER]: failedAt,
+  };
+  delete headers[ATTEMPT_HEADER]; // a dead letter counts attempts made, not the next one
+  if (death.error.name) headers[ERROR_NAME_HEADER] = bound(death.error.name, ERROR_NAME_MAX_BYTES);
+  if (death.error.stack) {
+    headers[ERROR_STACK_HEADER] = bound(death.error.stack, ERROR_TEXT_MAX_BYTES);
+  }
+  return { ...props, headers };
+}
+
+/** What a replay needs of a dead letter. */
+export interface DeadLetter {
+  id: string;
+  /** Replays before this death. */
+  replay: number;
+  createdAt: number | undefined;
+}
+
+/**
+ * Reads a dead letter back.
+ *
+ * @example
+ * ```ts
+ * declare const message: import("amqplib").Message;
+ * const { id, replay } = readDeadLetter(message);
+ * ```
+ */
+export function readDeadLetter(message: Message): DeadLetter {
+  const headers = message.properties.headers ?? {};
+  return {
+    id: String(message.properties.messageId ?? ""),
+    replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
+    createdAt: positiveInteger(headers[CREATED_AT_HEADER], TIME_MAX_MS),
+  };
+}
+
+/**
+ * The properties a message keeps when it is published again as a new message (a dead letter put
+ * back at the end of its queue): its own, without the counts the broker kept on the old one.
+ */
+export function republishedProperties(message: Message): Options.Publish {
+  const headers = { ...message.properties.headers };
+  for (const name of BROKER_HEADERS) delete headers[name];
+  return {
+    messageId: message.properties.messageId,
+    contentType: message.properties.contentType,
+    timestamp: message.properties.timestamp,
+    headers,
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The wire form of a batch of events of one handler and one type, and its properties.
+ *
+ * @example
+ * ```ts
+ * const { body, properties } = encodeEvents([
+ *   { type: "succeeded", id: "t-1", handler: "hello", attempt: 1, at: Date.now() },
+ * ]);
+ * ```
+ */
+export function encodeEvents(
+  events: TaskEvent[],
+): { body: Uint8Array; properties: Options.Publish } {
+  const type = events[0].type;
+  return {
+    body: encoder.encode(JSON.stringify(events)),
+    // "running" and "progress" are passing facts: kept in memory, they cost the broker a third
+    // of a persistent message. The others are on disk before they are confirmed.
+    properties: {
+      contentType: "application/json",
+      type,
+      persistent: type !== "running" && type !== "progress",
+    },
+  };
+}
+
+/**
+ * Reads events off the wire: a JSON array of events, or a single event object. Returns
+ * `undefined` when the bytes are not that, so nothing a foreign publisher sends can put into the
+ * store what its readers cannot read back (a time no date can hold, JSON nested too deeply).
+ *
+ * @example
+ * ```ts
+ * decodeEvents(new TextEncoder().encode("[]")); // []
+ * decodeEvents(new TextEncoder().encode("{oops")); // undefined
+ * ```
+ */
+export function decodeEvents(bytes: Uint8Array): TaskEvent[] | undefined {
+  const text = decoder.decode(bytes);
+  // An event nests its values two levels down in a batch (array, event, value).
+  if (tooDeep(text, MAX_DEPTH + 2)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const list = Array.isArray(value) ? value : [value];
+  return list.every(isEvent) ? list : undefined;
+}
+
+function isEvent(value: unknown): value is TaskEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const event = value as Partial<TaskEvent>;
+  const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
+  const time = (n: unknown) => typeof n === "number" && Math.abs(n) <= TIME_MAX_MS;
+  const maybe = (n: unknown, check: (n: unknown) => boolean) => n === undefined || check(n);
+  return isEventType(event.type) &&
+    typeof event.id === "string" && typeof event.handler === "string" &&
+    count(event.attempt) && maybe(event.replay, count) && time(event.at) &&
+    maybe(event.createdAt, time) && maybe(event.startedAt, time) && maybe(event.runAt, time) &&
+    maybe(event.error, isError);
+}
+
+function isEventType(type: unknown): type is EventType {
+  return type === "progress" || TASK_STATES.includes(type as TaskState);
+}
+
+function isError(value: unknown): boolean {
+  const error = value as Partial<TaskError> | null;
+  return typeof error === "object" && error !== null && typeof error.message === "string";
+}
+
+/** A whole number from 1 to `max` read from a header, or undefined: any producer may set it. */
+function positiveInteger(value: unknown, max: number): number | undefined {
+  const n = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
+  return Number.isInteger(n) && n > 0 && n <= max ? n : undefined;
+}

@@ -1,0 +1,143 @@
+/**
+ * A task's life in a worker, as a short run of named steps:
+ *
+ * 1. **ask the ledger** what became of this attempt before (a copy may repeat one): run it, only
+ *    ack it, record its decided outcome, or count it failed because its worker died;
+ * 2. **guard against poison**: a message delivered too often without any outcome is dead;
+ * 3. **read the payload** by the rules every producer meets, or end it dead;
+ * 4. **announce** it running;
+ * 5. **run the handler** under its time limit, the clock starting with the call;
+ * 6. hand the result or the failure to **the outcome** (`outcome.ts`), which records it and acks.
+ *
+ * Every collaborator is passed in, so each step is tested without a broker or a Web Worker.
+ *
+ * @module
+ */
+
+import type { TaskError, TaskEvent } from "../events.ts";
+import type { Context, Handler, ResolvedHandlerConfig } from "../handler.ts";
+import { errorMessage, type Logger } from "../log.ts";
+import { readPayload } from "../payload.ts";
+import type { Validator } from "../schema.ts";
+import { attempt } from "./attempt.ts";
+import type { LedgerClient } from "./ledger_client.ts";
+import type { Outcomes } from "./outcome.ts";
+import { eventOf, mayRepeat, type Task } from "./task.ts";
+
+/**
+ * Deliveries of one attempt that may end without an outcome and without this process knowing
+ * why (the whole process died each time, e.g. out of memory) before the task is declared dead.
+ */
+export const MAX_DELIVERIES = 10;
+
+/** What {@linkcode createExecutor} needs. */
+export interface ExecutorDeps {
+  handler: Handler;
+  config: Pick<ResolvedHandlerConfig, "timeoutMs">;
+  /** Largest payload a delivery may carry (`WARREN_MAX_BODY`). */
+  maxBodyBytes: number;
+  /** The handler's payload check, if it has a schema. */
+  validate: Validator | undefined;
+  ledger: Pick<LedgerClient, "begin" | "claim" | "started" | "returned">;
+  outcomes: Outcomes;
+  /** Sends the `running` event; resolves once it has left this thread. */
+  announce(event: TaskEvent, log: Logger): Promise<void>;
+  /** The handler's `ctx` for an attempt. */
+  context(task: Task, signal: AbortSignal): Context;
+}
+
+/**
+ * Creates the function that takes one delivery's task through its life. It rejects never: a
+ * stop of the worker in the middle leaves the delivery unacked, for the broker to redeliver.
+ *
+ * @example
+ * ```ts
+ * declare const deps: ExecutorDeps;
+ * declare const task: import("./task.ts").Task;
+ * const execute = createExecutor(deps);
+ * await execute(task);
+ * ```
+ */
+export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void> {
+  // Called as a plain function, so its stack frame reads "at <name>", not "at Object.<name>".
+  const { handler, outcomes } = deps;
+  const dead = (task: Task, error: TaskError) => outcomes.failed(task, error, true);
+
+  /** Step 1: `true` when the ledger took care of this delivery. */
+  async function askTheLedger(task: Task): Promise<boolean> {
+    const verdict = mayRepeat(task)
+      ? await deps.ledger.claim(task.key)
+      : deps.ledger.begin(task.key);
+    switch (verdict.kind) {
+      case "free":
+        return false;
+      case "settled":
+        task.ack();
+        return true;
+      case "decided":
+        await outcomes.recorded(task, verdict.event);
+        return true;
+      case "crashed":
+        await outcomes.failed(task, { name: "WorkerCrash", message: verdict.reason }, false);
+        return true;
+    }
+  }
+
+  /** Step 2: `true` when the message keeps coming back with no outcome: it is dead now. */
+  async function poisoned(task: Task): Promise<boolean> {
+    if (!task.redelivered || task.deliveries < MAX_DELIVERIES) return false;
+    await dead(task, {
+      name: "PoisonMessage",
+      message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
+        "running it died each time (out of memory, or killed)",
+    });
+    return true;
+  }
+
+  /** Step 5: one call of the handler under its time limit. */
+  async function run(task: Task, payload: unknown) {
+    const controller = new AbortController();
+    task.startedAt = Date.now();
+    deps.ledger.started(task.key, deps.config.timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new Error(`timed out after ${deps.config.timeoutMs} ms`)),
+      deps.config.timeoutMs,
+    );
+    const ctx = deps.context(task, controller.signal);
+    const outcome = await attempt(
+      () => handler(payload, ctx),
+      controller.signal,
+      () => deps.ledger.returned(task.key),
+    );
+    clearTimeout(timer);
+    return outcome;
+  }
+
+  return async (task) => {
+    try {
+      if (await askTheLedger(task) || await poisoned(task)) return;
+      const check = readPayload(task.body, {
+        maxBytes: deps.maxBodyBytes,
+        validate: deps.validate,
+      });
+      if (!check.ok) {
+        return await dead(task, { name: "InvalidPayload", message: check.refusal.detail });
+      }
+      const payload = check.payload;
+      await deps.announce(
+        eventOf(task, "running", { payload: task.fromWarren ? undefined : payload }),
+        task.log,
+      );
+      const outcome = await run(task, payload);
+      if (outcome.ok) return await outcomes.succeeded(task, outcome.result);
+      task.log.warn("attempt {attempt} failed: {error}", {
+        attempt: task.attempt,
+        error: outcome.error.message,
+      });
+      await outcomes.failed(task, outcome.error, outcome.permanent);
+    } catch (error) {
+      // Only a stop gets here (the publisher gives up): the broker redelivers the task.
+      task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });
+    }
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * A task as a worker holds it while it runs one attempt: what its message says, where its ack
+ * goes, and the events it reports, which every step of its life builds the same way.
+ *
+ * @module
+ */
+
+import type { Message } from "amqplib";
+import type { TaskEvent } from "../events.ts";
+import { newTaskId } from "../id.ts";
+import type { Logger } from "../log.ts";
+import type { TaskMessage } from "../amqp/publish.ts";
+import { readTask, type TaskFacts } from "../wire.ts";
+import { runKey } from "./ledger.ts";
+
+/** A delivery being worked on. */
+export interface Task extends TaskFacts {
+  /** The handler it runs. */
+  handler: string;
+  /** The ledger's name for this attempt (see `ledger.ts`). */
+  key: string;
+  /** The payload as delivered. */
+  body: Uint8Array;
+  /** Whether the broker delivered this message before. */
+  redelivered: boolean;
+  /** Acks the delivery on the channel that delivered it (left alone if that channel died). */
+  ack(): void;
+  log: Logger;
+  /** When the handler was called (ms since the epoch); undefined until then. */
+  startedAt: number | undefined;
+}
+
+/**
+ * The task a delivery carries.
+ *
+ * @example
+ * ```ts
+ * declare const delivery: import("amqplib").Message;
+ * declare const log: import("../log.ts").Logger;
+ * const task = taskOf(delivery, "hello", () => {}, log);
+ * task.key; // "<id>/0/1"
+ * ```
+ */
+export function taskOf(delivery: Message, handler: string, ack: () => void, log: Logger): Task {
+  const facts = readTask(delivery, newTaskId);
+  return {
+    ...facts,
+    handler,
+    key: runKey(facts.id, facts.replay, facts.attempt),
+    body: delivery.content,
+    redelivered: delivery.fields.redelivered,
+    ack,
+    log: log.with({ taskId: facts.id, attempt: facts.attempt }),
+    startedAt: undefined,
+  };
+}
+
+/**
+ * Whether a delivery may repeat an attempt this process saw: a redelivery, or a retry or replay
+ * (published again after a confirm timeout). A fresh first attempt cannot: Warren's producers
+ * publish it once.
+ */
+export function mayRepeat(task: Task): boolean {
+  return task.redelivered || task.attempt > 1 || task.replay > 0;
+}
+
+/**
+ * An event of this attempt, with the facts every one of them carries: an outcome also carries
+ * when its handler started.
+ *
+ * @example
+ * ```ts
+ * declare const task: Task;
+ * eventOf(task, "succeeded", { result: { ok: true } });
+ * ```
+ */
+export function eventOf(
+  task: Task,
+  type: TaskEvent["type"],
+  more: Partial<TaskEvent> = {},
+): TaskEvent {
+  const event: TaskEvent = {
+    type,
+    id: task.id,
+    handler: task.handler,
+    attempt: task.attempt,
+    at: Date.now(),
+    createdAt: task.createdAt,
+    ...more,
+  };
+  if (task.replay > 0) event.replay = task.replay;
+  if (task.startedAt !== undefined && type !== "running" && type !== "progress") {
+    event.startedAt = task.startedAt;
+  }
+  return event;
+}
+
+/** The task as it is sent again (a retry, a dead letter): its body as delivered. */
+export function messageOf(task: Task): TaskMessage {
+  return { id: task.id, handler: task.handler, body: task.body, createdAt: task.createdAt };
+}

@@ -1,0 +1,131 @@
+/**
+ * A task's life in the executor, step by step, with fake collaborators: no broker, no Web Worker.
+ */
+
+import assert from "node:assert/strict";
+import type { TaskError, TaskEvent } from "../lib/events.ts";
+import type { Context, Handler } from "../lib/handler.ts";
+import { createExecutor, type ExecutorDeps, MAX_DELIVERIES } from "../lib/worker/executor.ts";
+import type { Verdict } from "../lib/worker/ledger.ts";
+import type { Task } from "../lib/worker/task.ts";
+import { fakeTask } from "./helpers/task.ts";
+
+/** An executor whose collaborators write down what they were asked, in order. */
+function harness(handler: Handler, verdict: Verdict = { kind: "free" }, timeoutMs = 1_000) {
+  const calls: string[] = [];
+  let ran = 0;
+  const deps: ExecutorDeps = {
+    handler: (payload, ctx) => (ran++, handler(payload, ctx)),
+    config: { timeoutMs },
+    maxBodyBytes: 1_000,
+    validate: (value) =>
+      typeof value === "object" && value !== null && "bad" in value
+        ? [{ pointer: "/bad", message: "is not allowed" }]
+        : [],
+    ledger: {
+      begin: (key) => (calls.push(`begin ${key}`), { kind: "free" }),
+      claim: (key) => (calls.push(`claim ${key}`), Promise.resolve(verdict)),
+      started: (key) => calls.push(`started ${key}`),
+      returned: (key) => calls.push(`returned ${key}`),
+    },
+    outcomes: {
+      succeeded: (_task: Task, result: unknown) => {
+        calls.push(`succeeded ${JSON.stringify(result)}`);
+        return Promise.resolve();
+      },
+      failed: (_task: Task, error: TaskError, permanent: boolean) => {
+        calls.push(
+          `failed ${error.name ?? ""}: ${error.message}${permanent ? " (permanent)" : ""}`,
+        );
+        return Promise.resolve();
+      },
+      recorded: (_task: Task, event: TaskEvent) => {
+        calls.push(`recorded ${event.type}`);
+        return Promise.resolve();
+      },
+    },
+    announce: (event) => (calls.push(`announce ${event.type}`), Promise.resolve()),
+    context: (task, signal) => ({ id: task.id, signal }) as unknown as Context,
+  };
+  return { execute: createExecutor(deps), calls, ran: () => ran };
+}
+
+const body = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("executor: a fresh task runs its handler and hands the result on", async () => {
+  const { execute, calls } = harness((payload) => ({ got: payload }));
+  const task = fakeTask({ body: body('{"n":1}') });
+  await execute(task);
+  assert.deepEqual(calls, [
+    "begin t-1/0/1",
+    "announce running",
+    "started t-1/0/1",
+    "returned t-1/0/1",
+    'succeeded {"got":{"n":1}}',
+  ]);
+  assert.ok(task.startedAt !== undefined, "the clock started with the handler");
+});
+
+Deno.test("executor: a copy asks the ledger, and the verdict decides", async () => {
+  const event: TaskEvent = { type: "dead", id: "t-1", handler: "h", attempt: 2, at: 1 };
+  const verdicts: [Verdict, string][] = [
+    [{ kind: "settled" }, "acked"],
+    [{ kind: "decided", event }, "recorded dead"],
+    [{ kind: "crashed", reason: "its worker died" }, "failed WorkerCrash: its worker died"],
+  ];
+  for (const [verdict, expected] of verdicts) {
+    const { execute, calls, ran } = harness(() => "never", verdict);
+    const task = fakeTask({ attempt: 2, key: "t-1/0/2" });
+    await execute(task);
+    assert.equal(calls[0], "claim t-1/0/2", "a retry may repeat an attempt: it claims");
+    assert.equal(task.acks === 1 ? "acked" : calls[1], expected);
+    assert.equal(ran(), 0, `${verdict.kind}: the handler never runs`);
+  }
+});
+
+Deno.test("executor: a message redelivered too often with no outcome is dead", async () => {
+  const { execute, calls, ran } = harness(() => "never");
+  await execute(fakeTask({ redelivered: true, deliveries: MAX_DELIVERIES }));
+  assert.match(
+    calls[1],
+    /^failed PoisonMessage: delivered 11 times without an outcome.*\(permanent\)$/,
+  );
+  assert.equal(ran(), 0);
+});
+
+Deno.test("executor: a payload that breaks a rule is dead before the handler runs", async () => {
+  for (
+    const [text, reason] of [
+      ["{oops", /not valid JSON/],
+      ['{"bad":true}', /\/bad is not allowed/],
+      ["[".repeat(200) + "]".repeat(200), /deeper than 128 levels/],
+      [JSON.stringify({ big: "x".repeat(2_000) }), /over the limit of 1000 bytes/],
+    ] as const
+  ) {
+    const { execute, calls, ran } = harness(() => "never");
+    await execute(fakeTask({ body: body(text) }));
+    assert.match(calls[1], /^failed InvalidPayload: /);
+    assert.match(calls[1], reason);
+    assert.match(calls[1], /\(permanent\)$/);
+    assert.equal(ran(), 0);
+  }
+});
+
+Deno.test("executor: a handler that throws, or outlives its time limit, fails its attempt", async () => {
+  const thrown = harness(() => {
+    throw new TypeError("nope");
+  });
+  await thrown.execute(fakeTask());
+  assert.equal(thrown.calls.at(-1), "failed TypeError: nope");
+
+  const slow = harness(
+    (_payload, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+      ),
+    { kind: "free" },
+    50,
+  );
+  await slow.execute(fakeTask());
+  assert.equal(slow.calls.at(-1), "failed Error: timed out after 50 ms");
+});
