@@ -1,55 +1,69 @@
 /**
- * The HTTP app (Hono on Deno.serve): authentication, the routes, and problem+json for every
- * error, including ones nobody planned for.
+ * The HTTP app (Hono on Deno.serve): the public routes (health checks for probes; the dashboard
+ * page, the API docs and their assets, which hold no data), then every other route on a sub-app
+ * behind bearer authentication when `WARREN_API_TOKEN` is set, and problem+json for every error:
+ * the api's domain errors (see `errors.ts`) answered once, here, and ones nobody planned for.
  *
  * @module
  */
 
-import { Hono } from "hono";
-import { bearerAuth, PUBLIC_PATHS } from "./auth.ts";
-import { DASHBOARD_PATHS, dashboardRoutes } from "./dashboard.ts";
+import { type Context, Hono } from "hono";
+import { errorMessage, logger } from "../log.ts";
+import { bearerAuth } from "./auth.ts";
+import { dashboardPages, dashboardStream } from "./dashboard.ts";
 import { deadRoutes } from "./dead.ts";
-import { DOCS_PATHS, docsRoutes } from "./docs.ts";
 import type { ApiDeps } from "./deps.ts";
+import { docsRoutes } from "./docs.ts";
+import { answerTo, UnavailableError } from "./errors.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
 import { taskRoutes } from "./tasks.ts";
-import { errorMessage, logger } from "../log.ts";
 
 /**
  * Builds the api: every route of the producer.
  *
  * @example
  * ```ts
+ * declare const deps: ApiDeps;
  * Deno.serve({ port: 8000 }, createApi(deps).fetch);
  * ```
  */
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
   app.use(deps.metrics.http);
-  if (deps.apiToken) {
-    app.use(bearerAuth(deps.apiToken, [
-      ...PUBLIC_PATHS,
-      ...DASHBOARD_PATHS,
-      ...DOCS_PATHS,
-      "/docs/*",
-    ]));
-  }
   answerProblems(app);
+  // Public: probes need no secret, and the pages hold no data (what they show needs the token).
   healthRoutes(app, deps);
-  handlerRoutes(app, deps);
-  deadRoutes(app, deps);
-  taskRoutes(app, deps);
-  dashboardRoutes(app, deps);
+  dashboardPages(app);
   docsRoutes(app, deps.handlers, deps.apiToken !== undefined);
-  app.get("/metrics", async (c) => {
-    const { body, contentType } = await deps.metrics.render();
-    return c.body(body, 200, { "content-type": contentType });
-  });
+  // Everything else, unknown routes included, needs the token when one is set.
+  app.route("/", protectedRoutes(deps));
   return app;
 }
 
-/** Builds the app of a worker-only process: the health checks alone. */
+/** The routes that hold data: behind bearer authentication when a token is set. */
+function protectedRoutes(deps: ApiDeps): Hono {
+  const api = new Hono();
+  if (deps.apiToken) api.use(bearerAuth(deps.apiToken));
+  taskRoutes(api, deps);
+  handlerRoutes(api, deps);
+  deadRoutes(api, deps);
+  dashboardStream(api, deps);
+  api.get("/metrics", async (c) => {
+    const { body, contentType } = await deps.metrics.render();
+    return c.body(body, 200, { "content-type": contentType });
+  });
+  return api;
+}
+
+/**
+ * Builds the app of a worker-only process: the health checks alone.
+ *
+ * @example
+ * ```ts
+ * const app = createHealthApi({ notReady: () => Promise.resolve([]) });
+ * ```
+ */
 export function createHealthApi(deps: Pick<ApiDeps, "notReady">): Hono {
   const app = new Hono();
   answerProblems(app);
@@ -57,7 +71,7 @@ export function createHealthApi(deps: Pick<ApiDeps, "notReady">): Hono {
   return app;
 }
 
-/** Makes unknown routes and unplanned errors problem+json too. */
+/** Makes unknown routes, the api's domain errors and unplanned errors problem+json. */
 function answerProblems(app: Hono): void {
   const log = logger("api");
   app.notFound((c) =>
@@ -68,7 +82,18 @@ function answerProblems(app: Hono): void {
       detail: `no route ${c.req.method} ${c.req.path}`,
     })
   );
-  app.onError((error, c) => {
+  app.onError((error, c: Context) => {
+    const answer = answerTo(error);
+    if (answer) {
+      if (error instanceof UnavailableError) {
+        log.warn("{method} {path} refused: {reason}", {
+          method: c.req.method,
+          path: c.req.path,
+          reason: error.message,
+        });
+      }
+      return answer;
+    }
     log.error("{method} {path} failed: {error}", {
       method: c.req.method,
       path: c.req.path,

@@ -1,5 +1,5 @@
 /**
- * Bearer-token authentication for every route but the health checks.
+ * Bearer-token authentication, for the routes that hold data (see `app.ts` for which are public).
  *
  * @module
  */
@@ -8,21 +8,20 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { problem } from "./problem.ts";
 
-/** Routes that answer without a token, so probes need no secret. */
-export const PUBLIC_PATHS = ["/healthz", "/readyz"];
-
 /**
- * Requires `Authorization: Bearer <token>` on every path but `publicPaths` (and what is below a
- * public path ending in `/*`); compares in constant time (of digests, so the token's length does
- * not leak either).
+ * Requires `Authorization: Bearer <token>`; compares in constant time (of digests, so the
+ * token's length does not leak either).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * const app = new Hono();
+ * app.use(bearerAuth("a-token-of-16-chars-or-more"));
+ * ```
  */
-export function bearerAuth(token: string, publicPaths: string[] = PUBLIC_PATHS): MiddlewareHandler {
+export function bearerAuth(token: string): MiddlewareHandler {
   const expected = digest(token);
-  const exact = new Set(publicPaths.filter((p) => !p.endsWith("/*")));
-  const prefixes = publicPaths.filter((p) => p.endsWith("/*")).map((p) => p.slice(0, -1));
-  const isPublic = (path: string) => exact.has(path) || prefixes.some((p) => path.startsWith(p));
   return async (c, next) => {
-    if (isPublic(c.req.path)) return await next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match || !timingSafeEqual(digest(match[1].trim()), expected)) {
@@ -36,7 +35,7 @@ export function bearerAuth(token: string, publicPaths: string[] = PUBLIC_PATHS):
         { "www-authenticate": 'Bearer realm="warren"' },
       );
     }
-    await next();
+    return await next();
   };
 }
 

@@ -14,9 +14,6 @@ import type { ApiDeps } from "./deps.ts";
 import { workersJson } from "./system.ts";
 import { summaryJson } from "./task_json.ts";
 
-/** Routes that answer without a token: the page and its assets (the data needs the token). */
-export const DASHBOARD_PATHS = ["/", "/dashboard/app.js", "/dashboard/style.css"];
-
 const ASSETS: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
@@ -28,8 +25,16 @@ const STATS_EVERY = 4; // ticks of TASKS_EVERY_MS
 /** Changed tasks one tick sends at most (the newest). */
 const TASKS_PER_TICK = 200;
 
-/** Registers GET /, the dashboard's assets and GET /stream. */
-export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
+/**
+ * Registers GET / and the dashboard's assets: public, as they hold no data.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * dashboardPages(new Hono());
+ * ```
+ */
+export function dashboardPages(app: Hono): void {
   const assets = new Map<string, string>();
   const asset = async (name: string) => {
     let text = assets.get(name);
@@ -47,7 +52,20 @@ export function dashboardRoutes(app: Hono, deps: ApiDeps): void {
   app.get("/", serve("index.html"));
   app.get("/dashboard/app.js", serve("app.js"));
   app.get("/dashboard/style.css", serve("style.css"));
+}
 
+/**
+ * Registers GET /stream, the dashboard's live feed: changed tasks every half second, handler
+ * stats every two.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * declare const deps: ApiDeps;
+ * dashboardStream(new Hono(), deps);
+ * ```
+ */
+export function dashboardStream(app: Hono, deps: ApiDeps): void {
   // Every open dashboard shares one reading of the broker per second.
   let cached: { at: number; stats: Promise<unknown> } | undefined;
   const currentStats = () => {

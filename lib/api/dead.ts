@@ -7,23 +7,26 @@
  * @module
  */
 
-import type { Context, Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import type { TaskSummary } from "../store/store.ts";
-import { errorMessage } from "../log.ts";
-import { type ApiDeps, UnavailableError } from "./deps.ts";
-import { problem, unavailable } from "./problem.ts";
+import type { ApiDeps } from "./deps.ts";
+import { problem } from "./problem.ts";
 import { pageOf, readPage } from "./page.ts";
 import { summaryJson } from "./task_json.ts";
 import { badQuery, unknownHandler } from "./tasks.ts";
 
 /** Registers the dead-letter routes. */
 export function deadRoutes(app: Hono, deps: ApiDeps): void {
-  const names = new Set(deps.handlers.map((h) => h.name));
-  const known = (c: Context) => names.has(c.req.param("name") ?? "");
-  const refuse = (c: Context) => unknownHandler(c.req.param("name") ?? "", [...names]);
+  const names = deps.handlers.map((h) => h.name);
+  const knownHandler: MiddlewareHandler = async (c, next) => {
+    const name = c.req.param("name") ?? "";
+    if (!names.includes(name)) return unknownHandler(name, names);
+    return await next();
+  };
+  app.use("/handlers/:name/dead", knownHandler);
+  app.use("/handlers/:name/dead/*", knownHandler);
 
   app.get("/handlers/:name/dead", async (c) => {
-    if (!known(c)) return refuse(c);
     const page = readPage(c);
     if (typeof page === "string") return badQuery(page);
     const handler = c.req.param("name");
@@ -39,45 +42,27 @@ export function deadRoutes(app: Hono, deps: ApiDeps): void {
     });
   });
 
-  app.post("/handlers/:name/dead/replay", (c) => {
-    if (!known(c)) return refuse(c);
-    return guard(async () => {
-      const ids = await deps.dead.replay(c.req.param("name"));
-      return c.json({ replayed: ids.length, ids });
-    });
+  app.post("/handlers/:name/dead/replay", async (c) => {
+    const ids = await deps.dead.replay(c.req.param("name"));
+    return c.json({ replayed: ids.length, ids });
   });
 
-  app.post("/handlers/:name/dead/:id/replay", (c) => {
-    if (!known(c)) return refuse(c);
+  app.post("/handlers/:name/dead/:id/replay", async (c) => {
     const { name, id } = c.req.param();
-    return guard(async () => {
-      const ids = await deps.dead.replay(name, id);
-      if (ids.length === 0) {
-        return problem({
-          slug: "unknown-dead-task",
-          title: "Not a dead task",
-          status: 404,
-          detail: `no task "${id}" in the dead letters of ${name}; GET /handlers/${name}/dead ` +
-            "lists them",
-        });
-      }
-      return c.json({ replayed: 1, ids });
+    const ids = await deps.dead.replay(name, id);
+    if (ids.length > 0) return c.json({ replayed: 1, ids });
+    return problem({
+      slug: "unknown-dead-task",
+      title: "Not a dead task",
+      status: 404,
+      detail: `no task "${id}" in the dead letters of ${name}; GET /handlers/${name}/dead ` +
+        "lists them",
     });
   });
 
-  app.delete("/handlers/:name/dead", (c) => {
-    if (!known(c)) return refuse(c);
-    return guard(async () => c.json({ purged: await deps.dead.purge(c.req.param("name")) }));
+  app.delete("/handlers/:name/dead", async (c) => {
+    return c.json({ purged: await deps.dead.purge(c.req.param("name")) });
   });
-}
-
-async function guard(action: () => Promise<Response>): Promise<Response> {
-  try {
-    return await action();
-  } catch (error) {
-    if (error instanceof UnavailableError) return unavailable(errorMessage(error));
-    throw error;
-  }
 }
 
 /** A dead letter as the list shows it: the task's summary, with when it failed. */

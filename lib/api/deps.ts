@@ -23,20 +23,20 @@ export interface ApiDeps {
   feed: Feed;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
-  /** Bearer token required on every route but the health checks; undefined for none. */
+  /** Bearer token every route needs but the public ones (see `app.ts`); undefined for none. */
   apiToken: string | undefined;
   /**
-   * Throws an {@linkcode UnavailableError} or a {@linkcode BusyError} when no task can be
+   * Throws an `UnavailableError` or a `BusyError` (see `errors.ts`) when no task can be
    * enqueued now (shutting down, broker away or blocked, too many awaiting their confirm).
    */
   admit(): void;
   /**
-   * Puts a task on its queue and resolves once the broker confirmed it; rejects with an
-   * {@linkcode UnavailableError} when that cannot be promised, or a {@linkcode BusyError} when
-   * too many tasks await their confirm already.
+   * Puts a task on its queue and resolves once the broker confirmed it; rejects as
+   * {@linkcode ApiDeps.admit} throws, or with an `UnavailableError` naming the task when its
+   * publish went unconfirmed.
    */
   enqueue(task: NewTask, options: { delaySeconds: number }): Promise<void>;
-  /** A handler's dead-letter queue; each call rejects with UnavailableError while the broker is away. */
+  /** A handler's dead-letter queue; each call rejects with `UnavailableError` while the broker is away. */
   dead: DeadLetters;
   /** Counts of a handler's queue; undefined while the broker is away. */
   inspect(handler: string): Promise<QueueCounts | undefined>;
@@ -49,23 +49,6 @@ export interface ApiDeps {
   metrics: Metrics;
   /** Recent succeeded and failed rates, for the dashboard. */
   rates: Rates;
-}
-
-/** Enqueueing cannot be promised now (broker away, blocked, unconfirmed, or shutting down). */
-export class UnavailableError extends Error {
-  override name = "UnavailableError";
-  /**
-   * @param sent Whether the message left this process: if so (no confirm in time, or the
-   * connection died after the write) the broker may still have it, and the task may run.
-   */
-  constructor(message: string, readonly sent = false) {
-    super(message);
-  }
-}
-
-/** Too many tasks await the broker's confirm: the client should slow down (429). */
-export class BusyError extends Error {
-  override name = "BusyError";
 }
 
 /**

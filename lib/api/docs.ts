@@ -11,9 +11,6 @@ import { getAbsoluteFSPath } from "swagger-ui-dist";
 import type { HandlerInfo } from "../handler.ts";
 import { openApiDocument } from "./openapi.ts";
 
-/** Routes that answer without a token: a page, its assets, and a document with no secrets. */
-export const DOCS_PATHS = ["/docs", "/openapi.json"];
-
 const ASSETS: Record<string, string> = {
   "swagger-ui.css": "text/css; charset=utf-8",
   "swagger-ui-bundle.js": "text/javascript; charset=utf-8",

@@ -13,9 +13,9 @@ import { newTaskId } from "../id.ts";
 import { errorMessage, logger } from "../log.ts";
 import { type PayloadRefusal, readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
-import { type ApiDeps, BusyError, UnavailableError } from "./deps.ts";
+import type { ApiDeps } from "./deps.ts";
 import { pageOf, readPage } from "./page.ts";
-import { problem, unavailable } from "./problem.ts";
+import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
 import { watchTask } from "./watch.ts";
 
@@ -49,11 +49,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       if (!handler) return unknownHandler(name, [...handlers.keys()]);
       const delay = parseDelay(c.req.query("delay"));
       if (typeof delay === "string") return badQuery(delay);
-      try {
-        deps.admit(); // before reading the body: a refusal costs nothing
-      } catch (error) {
-        return refused(name, error);
-      }
+      deps.admit(); // before reading the body: a refusal costs nothing
 
       const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
         maxBytes: deps.maxBodyBytes,
@@ -64,11 +60,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
 
       const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
       const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
-      try {
-        await deps.enqueue(task, { delaySeconds: delay });
-      } catch (error) {
-        return refused(name, error, task.id);
-      }
+      await deps.enqueue(task, { delaySeconds: delay });
       try {
         await deps.writer.write([{
           type: "queued",
@@ -98,27 +90,6 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       }, 202);
     },
   );
-
-  /** The answer to a task that was not accepted: 429 when busy, else 503 saying why. */
-  const refused = (handler: string, error: unknown, id?: string): Response => {
-    if (error instanceof BusyError) {
-      return problem({
-        slug: "too-many-requests",
-        title: "Too many tasks in flight",
-        status: 429,
-        detail: `${error.message}; nothing was enqueued, try again shortly`,
-      }, { "retry-after": "1" });
-    }
-    const sent = !(error instanceof UnavailableError) || error.sent;
-    const reason = errorMessage(error);
-    log.warn("refused a task for {handler}: {reason}", { handler, reason });
-    return unavailable(
-      sent && id !== undefined
-        ? `the task was not accepted: ${reason}; the broker may still have it, so it may ` +
-          `run as task ${id}`
-        : `the task was not accepted: ${reason}; nothing was enqueued`,
-    );
-  };
 
   app.get("/tasks", async (c) => {
     const handler = c.req.query("handler") || undefined;

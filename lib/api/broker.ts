@@ -1,0 +1,204 @@
+/**
+ * The api's side of the broker: its own link (a confirm channel to publish tasks, a channel for
+ * dead-letter operations, the recorder of lifecycle events into the store), and what the routes
+ * ask of it: whether a task can be admitted now, publishing it, the dead-letter operations, the
+ * counts of a handler's queues.
+ *
+ * @module
+ */
+
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
+import { bindChannel, openLink } from "../amqp/connection.ts";
+import { publishConfirmed, publishTask } from "../amqp/publish.ts";
+import {
+  countQueues,
+  declareAll,
+  migrateEventsQueue,
+  type Probe,
+  prober,
+  type Topology,
+} from "../amqp/topology.ts";
+import type { Config } from "../config.ts";
+import { errorMessage, logger } from "../log.ts";
+import type { QueueCounts } from "../status.ts";
+import type { TaskStore } from "../store/store.ts";
+import type { StoreWriter } from "../store/writer.ts";
+import { purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
+import type { ApiDeps, DeadLetters } from "./deps.ts";
+import { BusyError, UnavailableError } from "./errors.ts";
+import { recordEvents } from "./recorder.ts";
+
+/** One connection's channels. */
+interface Session {
+  pub: ConfirmChannel;
+  /** For dead-letter operations only: they fetch, ack and put back letters. */
+  dead: Channel;
+  /** For checks of queues that may be missing. */
+  probe: Probe;
+}
+
+/** What {@linkcode connectApiBroker} needs. */
+export interface ApiBrokerOptions {
+  config: Pick<Config, "amqpUrl" | "prefix" | "publishTimeoutMs" | "maxPending">;
+  names: Topology;
+  /** The handlers' names: their queues are declared on every connect. */
+  handlers: string[];
+  store: TaskStore;
+  writer: StoreWriter;
+  /** Whether Warren is shutting down (no task is admitted then). */
+  stopping(): boolean;
+}
+
+/** The api's broker; see {@linkcode connectApiBroker}. */
+export interface ApiBroker extends Pick<ApiDeps, "admit" | "enqueue" | "dead" | "inspect"> {
+  /** Whether the link is up. */
+  connected(): boolean;
+  /** Whether the broker blocks publishers (a memory or disk alarm). */
+  blocked(): boolean;
+  /** Gives the recorder up to two seconds to take in the events the workers sent last. */
+  drainEvents(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the api's link; it connects in the background and reconnects by itself.
+ *
+ * @example
+ * ```ts
+ * declare const options: ApiBrokerOptions;
+ * const broker = connectApiBroker(options);
+ * broker.admit(); // throws while the broker is away
+ * ```
+ */
+export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
+  const { config, names, store, writer } = options;
+  const log = logger("amqp");
+  let pending = 0;
+
+  const link = openLink<Session>({
+    url: config.amqpUrl,
+    name: `warren ${config.prefix} api`,
+    log,
+    setup: async (model) => {
+      const pub = bindChannel(model, await model.createConfirmChannel(), log);
+      const declarations = bindChannel(model, await model.createChannel(), log);
+      const dead = bindChannel(model, await model.createChannel(), log);
+      await declareAll(declarations, names, options.handlers);
+      await moveLegacyEvents(model, pub);
+      const events = bindChannel(model, await model.createChannel(), log);
+      await recordEvents(events, { writer, names, log: logger("recorder") });
+      return { pub, dead, probe: prober(model) };
+    },
+  });
+
+  /** Moves the events of an older Warren's classic events queue, if one is there (once). */
+  async function moveLegacyEvents(model: ChannelModel, pub: ConfirmChannel): Promise<void> {
+    const probe = await model.createChannel();
+    probe.on("error", () => {}); // checking a missing queue closes the probe: that is the answer
+    const moved = await migrateEventsQueue(
+      probe,
+      names,
+      (message) =>
+        publishConfirmed(pub, "", names.eventsQueue, message.content, {
+          contentType: message.properties.contentType,
+          type: message.properties.type,
+          persistent: message.properties.deliveryMode === 2,
+        }, config.publishTimeoutMs),
+    );
+    if (moved !== undefined) {
+      log.warn(
+        "moved {moved} event message(s) from the classic queue of an older Warren to the " +
+          "quorum queue {queue}, and deleted the classic one",
+        { moved, queue: names.eventsQueue },
+      );
+    }
+  }
+
+  /** The live session if a task can be enqueued now; else throws why not. */
+  const admit = (): Session => {
+    if (options.stopping()) throw new UnavailableError("Warren is shutting down");
+    const session = link.session();
+    if (!session) throw new UnavailableError("not connected to the broker");
+    if (link.blocked()) {
+      throw new UnavailableError("the broker is blocking publishers (memory or disk alarm)");
+    }
+    if (pending >= config.maxPending) {
+      throw new BusyError(`${pending} tasks await the broker's confirm (WARREN_MAX_PENDING)`);
+    }
+    return session;
+  };
+
+  /** Dead-letter operations, one at a time (they share a channel), each on the live session. */
+  let deadQueue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(action: (session: Session) => Promise<T>): Promise<T> => {
+    const next = deadQueue.then(() => {
+      const session = link.session();
+      if (!session) throw new UnavailableError("not connected to the broker");
+      return action(session);
+    });
+    deadQueue = next.catch(() => {});
+    return next;
+  };
+  const dead: DeadLetters = {
+    replay: (handler, id) =>
+      serial(async (s) => {
+        const { ids } = await replayDeadLetters(s.dead, s.pub, names, handler, {
+          id,
+          timeoutMs: config.publishTimeoutMs,
+          onReplayed: (letter) =>
+            writer.write([{
+              type: "queued",
+              id: letter.id,
+              handler,
+              attempt: 0,
+              replay: letter.replay,
+              at: Date.now(),
+            }]),
+        });
+        // Not in the queue after all (purged elsewhere, or its letter never sent): the list
+        // must stop showing it.
+        if (id !== undefined && ids.length === 0) await store.dropDeadLetters([id]);
+        return ids;
+      }),
+    purge: (handler) =>
+      serial(async (s) => {
+        const ids = await purgeDeadLetters(s.dead, names, handler);
+        await store.dropDeadLetters(ids);
+        return ids.length;
+      }),
+  };
+
+  return {
+    connected: () => link.session() !== undefined,
+    blocked: () => link.blocked(),
+    admit: () => void admit(),
+    async enqueue(task, { delaySeconds }) {
+      const session = admit();
+      pending++;
+      try {
+        await publishTask(session.pub, names, task, config.publishTimeoutMs, { delaySeconds });
+      } catch (error) {
+        throw new UnavailableError(errorMessage(error), task.id);
+      } finally {
+        pending--;
+      }
+    },
+    dead,
+    async inspect(handler): Promise<QueueCounts | undefined> {
+      const session = link.session();
+      if (!session) return undefined;
+      return await countQueues(session.probe, names, handler).catch(() => undefined);
+    },
+    async drainEvents() {
+      const deadline = Date.now() + 2_000;
+      while (Date.now() < deadline) {
+        const probe = link.session()?.probe;
+        const waiting = await probe?.((ch) => ch.checkQueue(names.eventsQueue))
+          .then((reply) => reply.messageCount, () => 0);
+        if (!waiting) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    close: () => link.close(),
+  };
+}
