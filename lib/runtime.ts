@@ -7,18 +7,11 @@
 
 import { type Topology, topology } from "./amqp/topology.ts";
 import { createApi, createHealthApi } from "./api/app.ts";
-import { type ApiBroker, connectApiBroker } from "./api/broker.ts";
-import type { ApiDeps } from "./api/deps.ts";
-import { createFeed, type Feed } from "./api/feed.ts";
-import { createMetrics } from "./api/metrics.ts";
-import { createRates } from "./api/rates.ts";
 import { readiness } from "./api/readiness.ts";
+import { apiDeps, startApiParts } from "./api/role.ts";
 import type { Config } from "./config.ts";
 import type { HandlerInfo } from "./handler.ts";
 import { logger, type LogOptions } from "./log.ts";
-import { openSqliteStore } from "./store/sqlite.ts";
-import type { TaskStore } from "./store/store.ts";
-import { createWriter, type StoreWriter } from "./store/writer.ts";
 import { startSupervisor } from "./worker/supervisor.ts";
 
 /** A running Warren. */
@@ -31,14 +24,6 @@ export interface Warren {
    * listener last.
    */
   stop(): Promise<void>;
-}
-
-/** The parts of the api role. */
-interface ApiParts {
-  store: TaskStore;
-  writer: StoreWriter;
-  feed: Feed;
-  broker: ApiBroker;
 }
 
 /**
@@ -130,59 +115,4 @@ function logHandlers(config: Config, handlers: HandlerInfo[], names: Topology): 
     });
   }
   if (handlers.length === 0) log.warn("no handlers in {dir}", { dir: config.handlersDir });
-}
-
-/** The store, the live feed fed by its writer, and the api's broker link. */
-async function startApiParts(
-  config: Config,
-  handlers: HandlerInfo[],
-  names: Topology,
-  options: { stopping(): boolean },
-): Promise<ApiParts> {
-  const store = await openSqliteStore(config.storePath);
-  const feed = createFeed();
-  const writer = createWriter(store, (changes) => feed.publish(changes));
-  const broker = connectApiBroker({
-    config,
-    names,
-    handlers: handlers.map((h) => h.name),
-    store,
-    writer,
-    stopping: options.stopping,
-  });
-  return { store, writer, feed, broker };
-}
-
-/** What the routes get: the api's parts, the metrics and rates fed by the live feed. */
-function apiDeps(
-  config: Config,
-  handlers: HandlerInfo[],
-  { store, writer, feed, broker }: ApiParts,
-  sources: Pick<ApiDeps, "notReady" | "workers">,
-): ApiDeps {
-  const metrics = createMetrics({
-    handlers: handlers.map((h) => h.name),
-    inspect: broker.inspect,
-    workers: sources.workers,
-    connected: broker.connected,
-  });
-  const rates = createRates();
-  feed.subscribeAll(metrics.observe);
-  feed.subscribeAll(rates.observe);
-  return {
-    handlers,
-    store,
-    writer,
-    feed,
-    maxBodyBytes: config.maxBodyBytes,
-    apiToken: config.apiToken,
-    admit: broker.admit,
-    enqueue: broker.enqueue,
-    dead: broker.dead,
-    inspect: broker.inspect,
-    connected: broker.connected,
-    metrics,
-    rates,
-    ...sources,
-  };
 }

@@ -1,0 +1,102 @@
+/**
+ * The api role's parts: the task store, the live feed its writer tells, the api's broker link,
+ * and what the routes get of them (with the metrics and rates the feed keeps up to date).
+ *
+ * @module
+ */
+
+import type { Topology } from "../amqp/topology.ts";
+import type { Config } from "../config.ts";
+import type { HandlerInfo } from "../handler.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
+import type { TaskStore } from "../store/store.ts";
+import { createWriter, type StoreWriter } from "../store/writer.ts";
+import { type ApiBroker, connectApiBroker } from "./broker.ts";
+import type { ApiDeps } from "./deps.ts";
+import { createFeed, type Feed } from "./feed.ts";
+import { createMetrics } from "./metrics.ts";
+import { createRates } from "./rates.ts";
+
+/** The parts of the api role. */
+export interface ApiParts {
+  store: TaskStore;
+  writer: StoreWriter;
+  feed: Feed;
+  broker: ApiBroker;
+}
+
+/**
+ * Opens the store, and starts the live feed and the api's broker link.
+ *
+ * @example
+ * ```ts
+ * import { topology } from "../amqp/topology.ts";
+ * import { loadConfig } from "../config.ts";
+ * const { config } = loadConfig({});
+ * const parts = await startApiParts(config, [], topology("warren"), { stopping: () => false });
+ * ```
+ */
+export async function startApiParts(
+  config: Config,
+  handlers: HandlerInfo[],
+  names: Topology,
+  options: { stopping(): boolean },
+): Promise<ApiParts> {
+  const store = await openSqliteStore(config.storePath);
+  const feed = createFeed();
+  const writer = createWriter(store, (changes) => feed.publish(changes));
+  const broker = connectApiBroker({
+    config,
+    names,
+    handlers: handlers.map((h) => h.name),
+    store,
+    writer,
+    stopping: options.stopping,
+  });
+  return { store, writer, feed, broker };
+}
+
+/**
+ * What the routes get: the api's parts, and the metrics and rates the live feed keeps.
+ *
+ * @example
+ * ```ts
+ * declare const parts: ApiParts;
+ * const deps = apiDeps(loadConfig({}).config, [], parts, {
+ *   notReady: () => Promise.resolve([]),
+ *   workers: () => undefined,
+ * });
+ * ```
+ */
+export function apiDeps(
+  config: Config,
+  handlers: HandlerInfo[],
+  { store, writer, feed, broker }: ApiParts,
+  sources: Pick<ApiDeps, "notReady" | "workers">,
+): ApiDeps {
+  const metrics = createMetrics({
+    handlers: handlers.map((h) => h.name),
+    inspect: broker.inspect,
+    workers: sources.workers,
+    connected: broker.connected,
+  });
+  const rates = createRates();
+  feed.subscribeAll(metrics.observe);
+  feed.subscribeAll(rates.observe);
+  return {
+    handlers,
+    store,
+    writer,
+    feed,
+    maxBodyBytes: config.maxBodyBytes,
+    apiToken: config.apiToken,
+    admit: broker.admit,
+    enqueue: broker.enqueue,
+    dead: broker.dead,
+    inspect: broker.inspect,
+    connected: broker.connected,
+    metrics,
+    rates,
+    ...sources,
+  };
+}
