@@ -14,7 +14,10 @@ export type Role = "all" | "api" | "worker";
 
 /** Everything Warren reads from its environment, validated. */
 export interface Config {
-  /** Broker URL, with credentials. Never log it: use {@linkcode redactUrl}. */
+  /**
+   * Broker URL, with credentials. Log lines mask its password whatever they print (the logger
+   * redacts {@linkcode secretsOf}); {@linkcode redactUrl} makes a URL safe to show on purpose.
+   */
   amqpUrl: string;
   host: string;
   port: number;
@@ -24,7 +27,10 @@ export interface Config {
   prefix: string;
   /** Path of the SQLite task store. */
   storePath: string;
-  /** Bearer token every route but /healthz and /readyz requires; undefined means no auth. */
+  /**
+   * Bearer token for every route that holds data (all but the health checks and the pages of
+   * the dashboard and the API docs); undefined means no auth.
+   */
   apiToken: string | undefined;
   /** Set by `--insecure`: allows a non-loopback HOST without a token. */
   insecure: boolean;

@@ -14,8 +14,9 @@ import { setImmediate } from "node:timers";
  *
  * @example
  * ```ts
- * const schedule = createFlusher(() => commit(takeAll()), 2);
- * items.push(item);
+ * const items: number[] = [];
+ * const schedule = createFlusher(() => console.log(items.splice(0)), 2);
+ * items.push(1);
  * schedule();
  * ```
  */

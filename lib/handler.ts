@@ -91,6 +91,7 @@ export interface HandlerInfo {
  * @example
  * ```ts
  * import { PermanentError } from "warren";
+ * declare function findUser(id: string): Promise<{ name: string } | undefined>;
  *
  * export default async function (payload: { userId: string }) {
  *   const user = await findUser(payload.userId);

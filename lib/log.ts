@@ -75,7 +75,7 @@ export function redact(text: string, secrets: readonly string[]): string {
  * @example
  * ```ts
  * const log = logger("api");
- * log.info("listening on {url}", { url });
+ * log.info("listening on {url}", { url: "http://127.0.0.1:8000" });
  * ```
  */
 export function logger(...category: string[]): Logger {

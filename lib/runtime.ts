@@ -34,7 +34,7 @@ export interface Warren {
  * import { discoverHandlers } from "./discover.ts";
  * import { loadConfig } from "./config.ts";
  * const { config } = loadConfig(Deno.env.toObject());
- * const log = { level: "info", format: "text", secrets: [] } as const;
+ * const log = { level: "info" as const, format: "text" as const, secrets: [] };
  * const warren = await startWarren(config, await discoverHandlers(config.handlersDir), log);
  * console.log(warren.url);
  * await warren.stop();

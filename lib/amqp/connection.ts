@@ -45,11 +45,16 @@ export interface BrokerLink<S> {
  *
  * @example
  * ```ts
+ * import { Buffer } from "node:buffer";
+ * import { logger } from "../log.ts";
  * const link = openLink({
- *   url, name: "warren api", log,
+ *   url: "amqp://guest:guest@localhost:5672",
+ *   name: "warren api",
+ *   log: logger("amqp"),
  *   setup: async (model) => ({ ch: await model.createConfirmChannel() }),
  * });
- * link.session()?.ch.publish(...);
+ * link.session()?.ch.publish("", "some-queue", Buffer.from("{}"));
+ * await link.close();
  * ```
  */
 export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {

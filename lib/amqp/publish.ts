@@ -35,7 +35,9 @@ const congested = new WeakMap<ConfirmChannel, Promise<void>>();
  *
  * @example
  * ```ts
- * await publishConfirmed(ch, "warren.tasks", "countdown", body, { messageId: id }, 5_000);
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const body = new TextEncoder().encode('{"seconds":5}');
+ * await publishConfirmed(ch, "warren.tasks", "countdown", body, { messageId: "t-1" }, 5_000);
  * ```
  */
 export function publishConfirmed(
@@ -126,6 +128,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import { topology } from "./topology.ts";
  * declare const ch: import("amqplib").ConfirmChannel;
  * const names = topology("warren");
  * const task = { id: "t-1", handler: "hello", payload: {}, createdAt: Date.now() };
@@ -149,6 +152,7 @@ export function publishTask(
  *
  * @example
  * ```ts
+ * import { topology } from "./topology.ts";
  * declare const ch: import("amqplib").ConfirmChannel;
  * const message = { id: "t-1", handler: "hello", body: new Uint8Array(), createdAt: undefined };
  * await sendTask(ch, topology("warren"), message, 5000, { delaySeconds: 2, attempt: 2 });
@@ -175,6 +179,7 @@ export function sendTask(
  *
  * @example
  * ```ts
+ * import { topology } from "./topology.ts";
  * declare const ch: import("amqplib").ConfirmChannel;
  * const death = {
  *   id: "t-1", createdAt: undefined, attempt: 1, replay: 0, error: { message: "boom" },
@@ -200,6 +205,7 @@ export function publishDeadLetter(
  *
  * @example
  * ```ts
+ * import { topology } from "./topology.ts";
  * declare const ch: import("amqplib").ConfirmChannel;
  * await publishEvents(ch, topology("warren"), [
  *   { type: "succeeded", id: "t-1", handler: "hello", attempt: 1, at: Date.now() },

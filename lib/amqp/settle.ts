@@ -11,6 +11,8 @@
  *
  * @example
  * ```ts
+ * declare const channel: import("amqplib").Channel;
+ * declare const delivery: import("amqplib").Message;
  * settle(() => channel.ack(delivery));
  * ```
  */

@@ -222,6 +222,7 @@ export type Probe = <T>(use: (ch: Channel) => Promise<T>) => Promise<T>;
  *
  * @example
  * ```ts
+ * declare const model: import("amqplib").ChannelModel;
  * const probe = prober(model);
  * await probe((ch) => ch.checkQueue("warren.task.hello"));
  * ```

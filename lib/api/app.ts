@@ -24,7 +24,7 @@ import { taskRoutes } from "./tasks.ts";
  *
  * @example
  * ```ts
- * declare const deps: ApiDeps;
+ * declare const deps: import("./deps.ts").ApiDeps;
  * Deno.serve({ port: 8000 }, createApi(deps).fetch);
  * ```
  */

@@ -61,7 +61,7 @@ export function dashboardPages(app: Hono): void {
  * @example
  * ```ts
  * import { Hono } from "hono";
- * declare const deps: ApiDeps;
+ * declare const deps: import("./deps.ts").ApiDeps;
  * dashboardStream(new Hono(), deps);
  * ```
  */

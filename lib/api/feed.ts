@@ -30,7 +30,8 @@ export interface Feed {
  * @example
  * ```ts
  * const feed = createFeed();
- * const stop = feed.subscribe(id, (change) => console.log(change?.type));
+ * const stop = feed.subscribe("t-1", (change) => console.log(change?.type));
+ * stop();
  * ```
  */
 export function createFeed(): Feed {

@@ -40,9 +40,16 @@ const IN_FLIGHT_MAX = 100_000;
  *
  * @example
  * ```ts
- * const metrics = createMetrics(sources);
- * feed.subscribeAll(metrics.observe);
- * app.use(metrics.http);
+ * import { Hono } from "hono";
+ * import { createFeed } from "./feed.ts";
+ * const metrics = createMetrics({
+ *   handlers: ["hello"],
+ *   inspect: () => Promise.resolve(undefined),
+ *   workers: () => undefined,
+ *   connected: () => true,
+ * });
+ * createFeed().subscribeAll(metrics.observe);
+ * new Hono().use(metrics.http);
  * ```
  */
 export function createMetrics(sources: MetricSources): Metrics {

@@ -59,6 +59,8 @@ const brokerAway = problem("The broker is unavailable; nothing was done. See `Re
  *
  * @example
  * ```ts
+ * import { discoverHandlers } from "../discover.ts";
+ * const handlers = await discoverHandlers("./handlers");
  * const doc = openApiDocument(handlers, { secured: true, version: "0.3.0" });
  * doc.paths["/tasks/hello"].post.requestBody; // the hello handler's schema
  * ```

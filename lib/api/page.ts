@@ -22,8 +22,12 @@ export interface PageQuery {
  *
  * @example
  * ```ts
- * const page = readPage(c);
- * if (typeof page === "string") return badQuery(page);
+ * import { Hono } from "hono";
+ * new Hono().get("/things", (c) => {
+ *   const page = readPage(c);
+ *   if (typeof page === "string") return c.text(page, 400);
+ *   return c.json({ things: [], ...pageOf(c, undefined) });
+ * });
  * ```
  */
 export function readPage(c: Context): PageQuery | string {

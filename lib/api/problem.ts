@@ -20,7 +20,7 @@ export interface Problem {
  *
  * @example
  * ```ts
- * return problem({ slug: "unknown-handler", title: "Unknown handler", status: 404 });
+ * const response = problem({ slug: "unknown-handler", title: "Unknown handler", status: 404 });
  * ```
  */
 export function problem(body: Problem, headers: HeadersInit = {}): Response {

@@ -37,8 +37,9 @@ const STEP_S = 10;
  *
  * @example
  * ```ts
+ * import { createFeed } from "./feed.ts";
  * const rates = createRates();
- * feed.subscribeAll(rates.observe);
+ * createFeed().subscribeAll(rates.observe);
  * rates.snapshot().perMinute.hello; // { succeeded: 12, failed: 0 }
  * ```
  */

@@ -28,7 +28,11 @@ const PREFETCH = 1000;
  *
  * @example
  * ```ts
- * await recordEvents(channel, { writer, names, log });
+ * import { topology } from "../amqp/topology.ts";
+ * import { logger } from "../log.ts";
+ * declare const channel: import("amqplib").Channel;
+ * declare const writer: import("../store/writer.ts").StoreWriter;
+ * await recordEvents(channel, { writer, names: topology("warren"), log: logger("recorder") });
  * ```
  */
 export async function recordEvents(ch: Channel, options: RecorderOptions): Promise<void> {

@@ -61,6 +61,7 @@ export async function startApiParts(
  *
  * @example
  * ```ts
+ * import { loadConfig } from "../config.ts";
  * declare const parts: ApiParts;
  * const deps = apiDeps(loadConfig({}).config, [], parts, {
  *   notReady: () => Promise.resolve([]),

@@ -19,6 +19,8 @@ export function isoTime(ms: number | null): string | null {
  *
  * @example
  * ```ts
+ * import { summarize, type TaskRecord } from "../store/task.ts";
+ * declare const record: TaskRecord;
  * summaryJson(summarize(record)); // { id, handler, state, attempts, …, links }
  * ```
  */
@@ -43,6 +45,7 @@ export function summaryJson(task: TaskSummary) {
  *
  * @example
  * ```ts
+ * declare const record: import("../store/task.ts").TaskRecord;
  * taskJson(record).history; // [{ state: "queued", attempt: 0, replay: 0, at: "…", error: null }, …]
  * ```
  */

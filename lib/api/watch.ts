@@ -23,7 +23,12 @@ const KEEPALIVE_MS = 15_000;
  *
  * @example
  * ```ts
- * app.get("/tasks/:id/events", (c) => watchTask(c, task, deps));
+ * import { Hono } from "hono";
+ * declare const deps: import("./deps.ts").ApiDeps;
+ * new Hono().get("/tasks/:id/events", async (c) => {
+ *   const task = await deps.store.get(c.req.param("id"));
+ *   return task ? watchTask(c, task, deps) : c.notFound();
+ * });
  * ```
  */
 export function watchTask(c: Context, task: TaskRecord, deps: Pick<ApiDeps, "feed" | "store">) {

@@ -96,7 +96,7 @@ const ADDED_COLUMNS = {
  * @example
  * ```ts
  * const store = await openSqliteStore("./data/warren.db");
- * await store.apply([{ type: "queued", id, handler: "hello", attempt: 0, at: Date.now() }]);
+ * await store.apply([{ type: "queued", id: "t-1", handler: "hello", attempt: 0, at: Date.now() }]);
  * ```
  */
 export async function openSqliteStore(path: string): Promise<TaskStore> {

@@ -78,6 +78,7 @@ export const SUMMARY_ERROR_BYTES = 256;
  *
  * @example
  * ```ts
+ * declare const record: TaskRecord;
  * summarize(record).error?.message; // at most 256 bytes of it
  * ```
  */
@@ -160,8 +161,9 @@ function blank(event: TaskEvent): TaskRecord {
  *
  * @example
  * ```ts
- * const { record } = mergeEvent(undefined, { type: "running", id, handler, attempt: 1, at })!;
- * mergeEvent(record, { type: "queued", id, handler, attempt: 0, at }); // fills createdAt only
+ * const task = { id: "t-1", handler: "hello" };
+ * const { record } = mergeEvent(undefined, { ...task, type: "running", attempt: 1, at: 2 })!;
+ * mergeEvent(record, { ...task, type: "queued", attempt: 0, at: 1 }); // fills createdAt only
  * ```
  */
 export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): Merge | undefined {

@@ -31,8 +31,11 @@ interface Waiting {
  *
  * @example
  * ```ts
- * const writer = createWriter(store, (changes) => feed.publish(changes));
- * await writer.write([{ type: "queued", id, handler, attempt: 0, at: Date.now() }]);
+ * import { openSqliteStore } from "./sqlite.ts";
+ * import { createFeed } from "../api/feed.ts";
+ * const feed = createFeed();
+ * const writer = createWriter(await openSqliteStore(":memory:"), (changes) => feed.publish(changes));
+ * await writer.write([{ type: "queued", id: "t-1", handler: "hello", attempt: 0, at: Date.now() }]);
  * ```
  */
 export function createWriter(

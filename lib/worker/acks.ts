@@ -27,8 +27,14 @@ export interface Acks {
  *
  * @example
  * ```ts
+ * declare const channel: import("amqplib").Channel;
  * const acks = createAcks(channel);
- * await channel.consume(queue, (delivery) => { acks.track(delivery!); ... acks.ack(delivery!); });
+ * await channel.consume("warren.task.hello", (delivery) => {
+ *   if (!delivery) return;
+ *   acks.track(delivery);
+ *   // … once its outcome is recorded:
+ *   acks.ack(delivery);
+ * });
  * ```
  */
 export function createAcks(ch: Channel): Acks {

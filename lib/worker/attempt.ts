@@ -16,13 +16,16 @@ export type AttemptResult =
   | { ok: false; error: TaskError; permanent: boolean };
 
 /**
- * Calls `call(signal)` and waits for it, at most until `signal` aborts; `onReturned` hears when
- * the call itself ends, however late. The result must be JSON; what is not fails the attempt.
+ * Calls `call()` and waits for it, at most until `signal` aborts; `onReturned` hears when the
+ * call itself ends, however late. The result must be JSON (nested at most 128 levels); what is
+ * not fails the attempt.
  *
  * @example
  * ```ts
- * const controller = new AbortController();
- * const outcome = await attempt((signal) => handler(payload, { ...ctx, signal }), controller.signal);
+ * declare const handler: import("../handler.ts").Handler;
+ * declare const ctx: import("../handler.ts").Context;
+ * const outcome = await attempt(() => handler({}, ctx), ctx.signal);
+ * if (!outcome.ok) console.log(outcome.error.message);
  * ```
  */
 export async function attempt(

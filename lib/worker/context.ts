@@ -91,7 +91,7 @@ export function createEnqueue(deps: EnqueueDeps): Context["enqueue"] {
  * @example
  * ```ts
  * declare const task: import("./task.ts").Task;
- * declare const enqueue: Context["enqueue"];
+ * declare const enqueue: import("../handler.ts").Context["enqueue"];
  * const ctx = createContext(task, new AbortController().signal, { report: () => {}, enqueue });
  * ctx.progress(0.5);
  * ```

@@ -32,7 +32,7 @@ export interface LedgerClient {
  *
  * @example
  * ```ts
- * const ledger = createLedgerClient((message) => self.postMessage(message));
+ * const ledger = createLedgerClient((message) => console.log(message));
  * const verdict = await ledger.claim("id/0/2");
  * ```
  */

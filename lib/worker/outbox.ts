@@ -24,8 +24,11 @@ export interface Outbox {
  *
  * @example
  * ```ts
- * const outbox = createOutbox((events) => publishEvents(ch, names, events, 10_000));
- * await outbox.add({ type: "succeeded", id, handler, attempt: 1, at: Date.now() });
+ * import { publishEvents } from "../amqp/publish.ts";
+ * import { topology } from "../amqp/topology.ts";
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const outbox = createOutbox((events) => publishEvents(ch, topology("warren"), events, 10_000));
+ * await outbox.add({ type: "succeeded", id: "t-1", handler: "hello", attempt: 1, at: Date.now() });
  * ```
  */
 export function createOutbox(send: (events: TaskEvent[]) => Promise<void>, maxBatch = 500): Outbox {

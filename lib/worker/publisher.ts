@@ -64,7 +64,10 @@ export interface PublisherOptions {
  *
  * @example
  * ```ts
- * declare const link: import("../amqp/connection.ts").BrokerLink<{ pub: ConfirmChannel }>;
+ * import { topology } from "../amqp/topology.ts";
+ * declare const link: import("../amqp/connection.ts").BrokerLink<
+ *   { pub: import("amqplib").ConfirmChannel }
+ * >;
  * const publisher = createPublisher({
  *   channel: () => link.session()?.pub,
  *   stopped: () => false,
@@ -126,6 +129,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
  * @example
  * ```ts
  * declare const publisher: Publisher;
+ * import { topology } from "../amqp/topology.ts";
  * declare const ledger: import("./ledger_client.ts").LedgerClient;
  * const port = brokerPort(publisher, topology("warren"), ledger, (stack) => stack);
  * ```

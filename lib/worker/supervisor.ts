@@ -59,10 +59,15 @@ const RESTART_BACKOFF = { minMs: 500, maxMs: 30_000 };
  *
  * @example
  * ```ts
+ * import { discoverHandlers } from "../discover.ts";
  * const supervisor = startSupervisor({
- *   handlers, amqpUrl, prefix: "warren", maxBodyBytes: 1 << 20, log,
+ *   handlers: await discoverHandlers("./handlers"),
+ *   amqpUrl: "amqp://guest:guest@localhost:5672",
+ *   prefix: "warren",
+ *   maxBodyBytes: 1 << 20,
+ *   log: { level: "info", format: "text", secrets: [] },
  * });
- * // ... later
+ * // … later
  * await supervisor.stop(30_000);
  * ```
  */
