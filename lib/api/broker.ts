@@ -23,8 +23,8 @@ import { errorMessage, logger } from "../log.ts";
 import type { QueueCounts } from "../status.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
-import { purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
-import type { ApiDeps, DeadLetters } from "./deps.ts";
+import { deadLetterOperations } from "./dead_letters.ts";
+import type { ApiDeps } from "./deps.ts";
 import { BusyError, UnavailableError } from "./errors.ts";
 import { recordEvents } from "./recorder.ts";
 
@@ -84,35 +84,12 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
       const declarations = bindChannel(model, await model.createChannel(), log);
       const dead = bindChannel(model, await model.createChannel(), log);
       await declareAll(declarations, names, options.handlers);
-      await moveLegacyEvents(model, pub);
+      await moveLegacyEvents(model, pub, names, config.publishTimeoutMs);
       const events = bindChannel(model, await model.createChannel(), log);
       await recordEvents(events, { writer, names, log: logger("recorder") });
       return { pub, dead, probe: prober(model) };
     },
   });
-
-  /** Moves the events of an older Warren's classic events queue, if one is there (once). */
-  async function moveLegacyEvents(model: ChannelModel, pub: ConfirmChannel): Promise<void> {
-    const probe = await model.createChannel();
-    probe.on("error", () => {}); // checking a missing queue closes the probe: that is the answer
-    const moved = await migrateEventsQueue(
-      probe,
-      names,
-      (message) =>
-        publishConfirmed(pub, "", names.eventsQueue, message.content, {
-          contentType: message.properties.contentType,
-          type: message.properties.type,
-          persistent: message.properties.deliveryMode === 2,
-        }, config.publishTimeoutMs),
-    );
-    if (moved !== undefined) {
-      log.warn(
-        "moved {moved} event message(s) from the classic queue of an older Warren to the " +
-          "quorum queue {queue}, and deleted the classic one",
-        { moved, queue: names.eventsQueue },
-      );
-    }
-  }
 
   /** The live session if a task can be enqueued now; else throws why not. */
   const admit = (): Session => {
@@ -128,45 +105,13 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     return session;
   };
 
-  /** Dead-letter operations, one at a time (they share a channel), each on the live session. */
-  let deadQueue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(action: (session: Session) => Promise<T>): Promise<T> => {
-    const next = deadQueue.then(() => {
-      const session = link.session();
-      if (!session) throw new UnavailableError("not connected to the broker");
-      return action(session);
-    });
-    deadQueue = next.catch(() => {});
-    return next;
-  };
-  const dead: DeadLetters = {
-    replay: (handler, id) =>
-      serial(async (s) => {
-        const { ids } = await replayDeadLetters(s.dead, s.pub, names, handler, {
-          id,
-          timeoutMs: config.publishTimeoutMs,
-          onReplayed: (letter) =>
-            writer.write([{
-              type: "queued",
-              id: letter.id,
-              handler,
-              attempt: 0,
-              replay: letter.replay,
-              at: Date.now(),
-            }]),
-        });
-        // Not in the queue after all (purged elsewhere, or its letter never sent): the list
-        // must stop showing it.
-        if (id !== undefined && ids.length === 0) await store.dropDeadLetters([id]);
-        return ids;
-      }),
-    purge: (handler) =>
-      serial(async (s) => {
-        const ids = await purgeDeadLetters(s.dead, names, handler);
-        await store.dropDeadLetters(ids);
-        return ids.length;
-      }),
-  };
+  const dead = deadLetterOperations({
+    session: () => link.session(),
+    names,
+    store,
+    writer,
+    timeoutMs: config.publishTimeoutMs,
+  });
 
   return {
     connected: () => link.session() !== undefined,
@@ -201,4 +146,32 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     },
     close: () => link.close(),
   };
+}
+
+/** Moves the events of an older Warren's classic events queue, if one is there (once). */
+async function moveLegacyEvents(
+  model: ChannelModel,
+  pub: ConfirmChannel,
+  names: Topology,
+  timeoutMs: number,
+): Promise<void> {
+  const probe = await model.createChannel();
+  probe.on("error", () => {}); // checking a missing queue closes the probe: that is the answer
+  const moved = await migrateEventsQueue(
+    probe,
+    names,
+    (message) =>
+      publishConfirmed(pub, "", names.eventsQueue, message.content, {
+        contentType: message.properties.contentType,
+        type: message.properties.type,
+        persistent: message.properties.deliveryMode === 2,
+      }, timeoutMs),
+  );
+  if (moved !== undefined) {
+    logger("amqp").warn(
+      "moved {moved} event message(s) from the classic queue of an older Warren to the " +
+        "quorum queue {queue}, and deleted the classic one",
+      { moved, queue: names.eventsQueue },
+    );
+  }
 }

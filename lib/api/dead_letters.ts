@@ -10,7 +10,75 @@
 import type { Channel, ConfirmChannel, Message } from "amqplib";
 import { publishConfirmed, sendTask } from "../amqp/publish.ts";
 import type { Topology } from "../amqp/topology.ts";
+import type { TaskStore } from "../store/store.ts";
+import type { StoreWriter } from "../store/writer.ts";
 import { type DeadLetter, readDeadLetter, republishedProperties } from "../wire.ts";
+import type { DeadLetters } from "./deps.ts";
+import { UnavailableError } from "./errors.ts";
+
+/** What {@linkcode deadLetterOperations} needs. */
+export interface DeadLetterOptions {
+  /** The live channels: one for the operations, one confirm channel to publish. */
+  session(): { dead: Channel; pub: ConfirmChannel } | undefined;
+  names: Topology;
+  store: TaskStore;
+  writer: StoreWriter;
+  timeoutMs: number;
+}
+
+/**
+ * The dead-letter operations of the api, one at a time (they share a channel), each on the live
+ * session: a replay is recorded as the task's next run, and what leaves the queue leaves the
+ * store's list too.
+ *
+ * @example
+ * ```ts
+ * declare const options: DeadLetterOptions;
+ * const dead = deadLetterOperations(options);
+ * await dead.replay("hello"); // every letter of hello
+ * ```
+ */
+export function deadLetterOperations(options: DeadLetterOptions): DeadLetters {
+  const { names, store, writer } = options;
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(action: (ch: Channel, pub: ConfirmChannel) => Promise<T>): Promise<T> => {
+    const next = queue.then(() => {
+      const session = options.session();
+      if (!session) throw new UnavailableError("not connected to the broker");
+      return action(session.dead, session.pub);
+    });
+    queue = next.catch(() => {});
+    return next;
+  };
+  return {
+    replay: (handler, id) =>
+      serial(async (ch, pub) => {
+        const { ids } = await replayDeadLetters(ch, pub, names, handler, {
+          id,
+          timeoutMs: options.timeoutMs,
+          onReplayed: (letter) =>
+            writer.write([{
+              type: "queued",
+              id: letter.id,
+              handler,
+              attempt: 0,
+              replay: letter.replay,
+              at: Date.now(),
+            }]),
+        });
+        // Not in the queue after all (purged elsewhere, or its letter never sent): the list
+        // must stop showing it.
+        if (id !== undefined && ids.length === 0) await store.dropDeadLetters([id]);
+        return ids;
+      }),
+    purge: (handler) =>
+      serial(async (ch) => {
+        const ids = await purgeDeadLetters(ch, names, handler);
+        await store.dropDeadLetters(ids);
+        return ids.length;
+      }),
+  };
+}
 
 /** What a replay did: the ids it put back on the task queue. */
 export interface Replayed {

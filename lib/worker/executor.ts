@@ -59,76 +59,22 @@ export interface ExecutorDeps {
  * ```
  */
 export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void> {
-  // Called as a plain function, so its stack frame reads "at <name>", not "at Object.<name>".
-  const { handler, outcomes } = deps;
-  const dead = (task: Task, error: TaskError) => outcomes.failed(task, error, true);
-
-  /** Step 1: `true` when the ledger took care of this delivery. */
-  async function askTheLedger(task: Task): Promise<boolean> {
-    const verdict = mayRepeat(task)
-      ? await deps.ledger.claim(task.key)
-      : deps.ledger.begin(task.key);
-    switch (verdict.kind) {
-      case "free":
-        return false;
-      case "settled":
-        task.ack();
-        return true;
-      case "decided":
-        await outcomes.recorded(task, verdict.event);
-        return true;
-      case "crashed":
-        await outcomes.failed(task, { name: "WorkerCrash", message: verdict.reason }, false);
-        return true;
-    }
-  }
-
-  /** Step 2: `true` when the message keeps coming back with no outcome: it is dead now. */
-  async function poisoned(task: Task): Promise<boolean> {
-    if (!task.redelivered || task.deliveries < MAX_DELIVERIES) return false;
-    await dead(task, {
-      name: "PoisonMessage",
-      message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
-        "running it died each time (out of memory, or killed)",
-    });
-    return true;
-  }
-
-  /** Step 5: one call of the handler under its time limit. */
-  async function run(task: Task, payload: unknown) {
-    const controller = new AbortController();
-    task.startedAt = Date.now();
-    deps.ledger.started(task.key, deps.config.timeoutMs);
-    const timer = setTimeout(
-      () => controller.abort(new Error(`timed out after ${deps.config.timeoutMs} ms`)),
-      deps.config.timeoutMs,
-    );
-    const ctx = deps.context(task, controller.signal);
-    const outcome = await attempt(
-      () => handler(payload, ctx),
-      controller.signal,
-      () => deps.ledger.returned(task.key),
-    );
-    clearTimeout(timer);
-    return outcome;
-  }
-
+  const { outcomes } = deps;
   return async (task) => {
     try {
-      if (await askTheLedger(task) || await poisoned(task)) return;
+      if (await askTheLedger(deps, task) || await poisoned(deps, task)) return;
       const check = readPayload(task.body, {
         maxBytes: deps.maxBodyBytes,
         validate: deps.validate,
       });
       if (!check.ok) {
-        return await dead(task, { name: "InvalidPayload", message: check.refusal.detail });
+        return await outcomes.failed(task, invalid(check.refusal.detail), true);
       }
-      const payload = check.payload;
       await deps.announce(
-        eventOf(task, "running", { payload: task.fromWarren ? undefined : payload }),
+        eventOf(task, "running", { payload: task.fromWarren ? undefined : check.payload }),
         task.log,
       );
-      const outcome = await run(task, payload);
+      const outcome = await runHandler(deps, task, check.payload);
       if (outcome.ok) return await outcomes.succeeded(task, outcome.result);
       task.log.warn("attempt {attempt} failed: {error}", {
         attempt: task.attempt,
@@ -140,4 +86,61 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
       task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });
     }
   };
+}
+
+/** Step 1: `true` when the ledger took care of this delivery. */
+async function askTheLedger(deps: ExecutorDeps, task: Task): Promise<boolean> {
+  const { ledger, outcomes } = deps;
+  const verdict = mayRepeat(task) ? await ledger.claim(task.key) : ledger.begin(task.key);
+  switch (verdict.kind) {
+    case "free":
+      return false;
+    case "settled":
+      task.ack();
+      return true;
+    case "decided":
+      await outcomes.recorded(task, verdict.event);
+      return true;
+    case "crashed":
+      await outcomes.failed(task, { name: "WorkerCrash", message: verdict.reason }, false);
+      return true;
+  }
+}
+
+/** Step 2: `true` when the message keeps coming back with no outcome: it is dead now. */
+async function poisoned(deps: ExecutorDeps, task: Task): Promise<boolean> {
+  if (!task.redelivered || task.deliveries < MAX_DELIVERIES) return false;
+  await deps.outcomes.failed(task, {
+    name: "PoisonMessage",
+    message: `delivered ${task.deliveries + 1} times without an outcome: the process ` +
+      "running it died each time (out of memory, or killed)",
+  }, true);
+  return true;
+}
+
+/** Step 3's failure: a payload that breaks a rule. */
+function invalid(detail: string): TaskError {
+  return { name: "InvalidPayload", message: detail };
+}
+
+/** Step 5: one call of the handler under its time limit; the clock starts with the call. */
+async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
+  // Called as a plain function, so its stack frame reads "at <name>", not "at Object.<name>".
+  const handler = deps.handler;
+  const { timeoutMs } = deps.config;
+  const controller = new AbortController();
+  task.startedAt = Date.now();
+  deps.ledger.started(task.key, timeoutMs);
+  const timer = setTimeout(
+    () => controller.abort(new Error(`timed out after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const ctx = deps.context(task, controller.signal);
+  const outcome = await attempt(
+    () => handler(payload, ctx),
+    controller.signal,
+    () => deps.ledger.returned(task.key),
+  );
+  clearTimeout(timer);
+  return outcome;
 }

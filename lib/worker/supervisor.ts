@@ -10,6 +10,8 @@ import { backoffMs, NO_JITTER } from "../backoff.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { WorkerStatus } from "../status.ts";
 import { logger, type LogOptions } from "../log.ts";
+import { createDeadlines } from "./deadlines.ts";
+import { createHealth } from "./health.ts";
 import { createLedger } from "./ledger.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
@@ -44,11 +46,6 @@ interface Slot {
 
 /** How long a handler may go on after its timeout (and `ctx.signal`) before its worker is ended. */
 export const KILL_GRACE_MS = 2_000;
-/**
- * Deaths within a minute that make a handler "crash looping" (`WorkerStatus.crashLooping`) in
- * /readyz and /handlers.
- */
-export const CRASH_LOOP_DEATHS = 3;
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
 /** How long a dead worker waits before it is started again: 0.5 s, doubling to 30 s. */
@@ -74,12 +71,10 @@ const RESTART_BACKOFF = { minMs: 500, maxMs: 30_000 };
 export function startSupervisor(options: SupervisorOptions): Supervisor {
   const log = logger("supervisor");
   const ledger = createLedger();
-  const restarts = new Map<string, number>();
-  const deaths = new Map<string, number[]>();
-  const lastErrors = new Map<string, string>();
-  /** Hard deadlines of running attempts, by key. */
-  const deadlines = new Map<string, ReturnType<typeof setTimeout>>();
+  const health = createHealth();
+  const deadlines = createDeadlines();
   let owners = 0;
+  let stopping = false;
   const slots: Slot[] = options.handlers.flatMap((handler) =>
     Array.from({ length: handler.config.workers }, (_, index) => ({
       handler,
@@ -92,89 +87,89 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       stopped: undefined,
     }))
   );
-  let stopping = false;
 
+  /** Starts a slot's worker, under a new owner number, and hands it what it runs. */
   const spawn = (slot: Slot) => {
-    const name = `${slot.handler.name}#${slot.index}`;
-    const worker = new Worker(ENTRY, { type: "module", name });
+    const worker = new Worker(ENTRY, {
+      type: "module",
+      name: `${slot.handler.name}#${slot.index}`,
+    });
     const owner = ++owners;
-    slot.worker = worker;
-    slot.owner = owner;
-    const send = (message: ToWorker) => {
-      if (slot.owner === owner) worker.postMessage(message);
-    };
+    Object.assign(slot, { worker, owner });
+    const alive = () => slot.owner === owner; // false once the worker was replaced
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      if (slot.owner !== owner) return; // a message from a worker already replaced
-      const message = event.data;
-      switch (message.type) {
-        case "consuming":
-          slot.consuming = true;
-          // Backoff is for workers that cannot start; a worker killed by a task restarts soon
-          // (the ledger bounds how often any one task may do that).
-          slot.failures = 0;
-          break;
-        case "disconnected":
-          slot.consuming = false;
-          break;
-        case "begin":
-          ledger.begin(message.key, owner);
-          break;
-        case "claim":
-          ledger.claim(message.key, owner).then((verdict) => {
-            if (slot.owner === owner) send({ type: "verdict", ref: message.ref, verdict });
-            // The worker died while its claim waited: the attempt is not its to hold.
-            else ledger.died(owner, () => undefined);
-          });
-          break;
-        case "started": {
-          if (stopping) break; // the shutdown grace bounds it now
-          const limit = message.timeoutMs;
-          deadlines.set(
-            message.key,
-            setTimeout(() => {
-              deadlines.delete(message.key);
-              const reason = `timed out after ${limit} ms and did not stop within ` +
-                `${KILL_GRACE_MS} ms of ctx.signal aborting; its worker was terminated`;
-              replace(slot, reason, message.key);
-            }, limit + KILL_GRACE_MS),
-          );
-          break;
-        }
-        case "returned":
-          clearTimeout(deadlines.get(message.key));
-          deadlines.delete(message.key);
-          break;
-        case "decided":
-          ledger.decide(message.key, message.event);
-          break;
-        case "settled":
-          ledger.settle(message.key);
-          break;
-        case "exit":
-          replace(slot, message.reason);
-          break;
-        case "fatal":
-          replace(slot, message.error);
-          break;
-        case "stopped":
-          slot.stopped?.();
-          break;
-      }
+      if (alive()) onMessage(slot, owner, event.data);
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // an uncaught error in a handler must not take down the process
-      if (slot.owner === owner) replace(slot, event.message);
+      if (alive()) replace(slot, event.message);
     };
-    send({
-      type: "start",
-      handler: slot.handler,
-      handlers: options.handlers.map((h) => ({ name: h.name, schema: h.config.schema })),
-      maxBodyBytes: options.maxBodyBytes,
-      amqpUrl: options.amqpUrl,
-      prefix: options.prefix,
-      index: slot.index,
-      log: options.log,
-    });
+    worker.postMessage(
+      {
+        type: "start",
+        handler: slot.handler,
+        handlers: options.handlers.map((h) => ({ name: h.name, schema: h.config.schema })),
+        maxBodyBytes: options.maxBodyBytes,
+        amqpUrl: options.amqpUrl,
+        prefix: options.prefix,
+        index: slot.index,
+        log: options.log,
+      } satisfies ToWorker,
+    );
+  };
+
+  /** What a worker says: its state, its attempts (for the ledger and the deadlines), its end. */
+  const onMessage = (slot: Slot, owner: number, message: FromWorker) => {
+    switch (message.type) {
+      case "consuming":
+        // Backoff is for workers that cannot start; a worker killed by a task restarts soon
+        // (the ledger bounds how often any one task may do that).
+        Object.assign(slot, { consuming: true, failures: 0 });
+        return;
+      case "disconnected":
+        slot.consuming = false;
+        return;
+      case "started":
+        if (stopping) return; // the shutdown grace bounds it now
+        return deadlines.arm(message.key, message.timeoutMs + KILL_GRACE_MS, () => {
+          const reason = `timed out after ${message.timeoutMs} ms and did not stop within ` +
+            `${KILL_GRACE_MS} ms of ctx.signal aborting; its worker was terminated`;
+          replace(slot, reason, message.key);
+        });
+      case "returned":
+        return deadlines.clear(message.key);
+      case "exit":
+        return replace(slot, message.reason);
+      case "fatal":
+        return replace(slot, message.error);
+      case "stopped":
+        return slot.stopped?.();
+      default:
+        return toLedger(slot, owner, message);
+    }
+  };
+
+  /** The ledger's part of the protocol: begin, claim (answered), decided, settled. */
+  const toLedger = (
+    slot: Slot,
+    owner: number,
+    message: Extract<FromWorker, { type: "begin" | "claim" | "decided" | "settled" }>,
+  ) => {
+    switch (message.type) {
+      case "begin":
+        return ledger.begin(message.key, owner);
+      case "decided":
+        return ledger.decide(message.key, message.event);
+      case "settled":
+        return ledger.settle(message.key);
+      case "claim":
+        ledger.claim(message.key, owner).then((verdict) => {
+          const verdictMessage: ToWorker = { type: "verdict", ref: message.ref, verdict };
+          if (slot.owner === owner) slot.worker?.postMessage(verdictMessage);
+          // The worker died while its claim waited: the attempt is not its to hold.
+          else ledger.died(owner, () => undefined);
+        });
+    }
   };
 
   /**
@@ -183,14 +178,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
    */
   const replace = (slot: Slot, reason: string, culprit?: string) => {
     slot.worker?.terminate();
-    slot.worker = undefined;
-    slot.consuming = false;
     const owner = slot.owner;
-    slot.owner = 0;
-    for (const key of ledger.running(owner)) {
-      clearTimeout(deadlines.get(key));
-      deadlines.delete(key);
-    }
+    Object.assign(slot, { worker: undefined, owner: 0, consuming: false });
+    for (const key of ledger.running(owner)) deadlines.clear(key);
     ledger.died(
       owner,
       (key) =>
@@ -200,18 +190,14 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           ? reason
           : undefined,
     );
-    const name = slot.handler.name;
-    lastErrors.set(name, reason);
+    health.died(slot.handler.name, reason, !stopping);
     if (stopping) return slot.stopped?.();
-    const now = Date.now();
-    deaths.set(name, [...(deaths.get(name) ?? []).filter((at) => at > now - 60_000), now]);
     const delay = backoffMs(++slot.failures, RESTART_BACKOFF, NO_JITTER);
     log.error("worker {worker} died ({reason}); restarting in {delay} ms", {
-      worker: `${name}#${slot.index}`,
+      worker: `${slot.handler.name}#${slot.index}`,
       reason,
       delay,
     });
-    restarts.set(name, (restarts.get(name) ?? 0) + 1);
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
       if (!stopping) spawn(slot);
@@ -224,37 +210,34 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     status: () =>
       options.handlers.map((handler) => {
         const mine = slots.filter((slot) => slot.handler === handler);
-        const recent = (deaths.get(handler.name) ?? []).filter((at) => at > Date.now() - 60_000);
         return {
           handler: handler.name,
           workers: mine.length,
           consuming: mine.filter((slot) => slot.consuming).length,
-          restarts: restarts.get(handler.name) ?? 0,
-          crashLooping: recent.length >= CRASH_LOOP_DEATHS,
-          lastError: lastErrors.get(handler.name),
+          ...health.of(handler.name),
         };
       }),
 
     async stop(graceMs: number) {
       stopping = true;
-      for (const timer of deadlines.values()) clearTimeout(timer);
-      deadlines.clear();
-      await Promise.all(slots.map(async (slot) => {
-        clearTimeout(slot.restartTimer);
-        const worker = slot.worker;
-        if (!worker) return;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await new Promise<void>((resolve) => {
-          slot.stopped = resolve;
-          timer = setTimeout(resolve, graceMs);
-          worker.postMessage({ type: "stop" } satisfies ToWorker);
-        });
-        clearTimeout(timer);
-        worker.terminate();
-        slot.worker = undefined;
-        slot.owner = 0;
-        slot.consuming = false;
-      }));
+      deadlines.clearAll();
+      await Promise.all(slots.map((slot) => stopSlot(slot, graceMs)));
     },
   };
+}
+
+/** Asks a slot's worker to stop, waits up to `graceMs` for it, then terminates it. */
+async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
+  clearTimeout(slot.restartTimer);
+  const worker = slot.worker;
+  if (!worker) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await new Promise<void>((resolve) => {
+    slot.stopped = resolve;
+    timer = setTimeout(resolve, graceMs);
+    worker.postMessage({ type: "stop" } satisfies ToWorker);
+  });
+  clearTimeout(timer);
+  worker.terminate();
+  Object.assign(slot, { worker: undefined, owner: 0, consuming: false });
 }

@@ -1,0 +1,50 @@
+/**
+ * Hard deadlines of running attempts: past its time limit and a grace, an attempt whose handler
+ * has not returned gets its worker terminated (`supervisor.ts`).
+ *
+ * @module
+ */
+
+/** See {@linkcode createDeadlines}. */
+export interface Deadlines {
+  /** Calls `overran` unless {@linkcode Deadlines.clear} comes for `key` within `ms`. */
+  arm(key: string, ms: number, overran: () => void): void;
+  /** The attempt's handler returned: no deadline any more. */
+  clear(key: string): void;
+  /** Drops every deadline (on shutdown, the grace bounds them). */
+  clearAll(): void;
+}
+
+/**
+ * Creates an empty set of deadlines.
+ *
+ * @example
+ * ```ts
+ * const deadlines = createDeadlines();
+ * deadlines.arm("t-1/0/1", 3_000, () => console.log("overran"));
+ * deadlines.clear("t-1/0/1");
+ * ```
+ */
+export function createDeadlines(): Deadlines {
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const clear = (key: string) => {
+    clearTimeout(timers.get(key));
+    timers.delete(key);
+  };
+  return {
+    arm(key, ms, overran) {
+      clear(key);
+      timers.set(
+        key,
+        setTimeout(() => {
+          timers.delete(key);
+          overran();
+        }, ms),
+      );
+    },
+    clear,
+    clearAll() {
+      for (const key of [...timers.keys()]) clear(key);
+    },
+  };
+}
