@@ -39,6 +39,8 @@ export interface ConsumerOptions {
   onUp(): void;
   /** The connection is lost; it reconnects by itself. */
   onDown(): void;
+  /** Opens the link (a test passes a fake broker); default {@linkcode openLink}. */
+  open?: typeof openLink;
 }
 
 /** A running consumer; see {@linkcode startConsumer}. */
@@ -88,7 +90,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
     if (consumerCount === 0) throw new Error(`queue ${queue} has no consumer after consume`);
   };
 
-  const link = openLink<Session>({
+  const link = (options.open ?? openLink)<Session>({
     url: options.url,
     name: options.name,
     log,

@@ -1,5 +1,28 @@
 /**
- * The messages between the supervisor (main thread) and a handler's Web Worker.
+ * The protocol between the supervisor (main thread) and a handler's Web Worker, in one place.
+ *
+ * **Lifecycle.** The supervisor sends `start` once; the worker answers `consuming` whenever its
+ * consumer is up (again), `disconnected` when its connection drops, `fatal` when it cannot load
+ * the handler, `exit` when the handler ends the worker itself. `stop` asks it to finish what it
+ * holds; it answers `stopped`.
+ *
+ * **The ledger of runs** (`ledger.ts`, in the supervisor) follows every attempt by its key
+ * (`<task id>/<replay>/<attempt>`). An attempt is, in the ledger:
+ *
+ * | state | meaning | a copy of its delivery hears |
+ * |---|---|---|
+ * | unknown | never seen here | `free`: run it |
+ * | running | held by a worker, no outcome yet | waits until the state changes |
+ * | decided | its retry or dead letter is confirmed; its event may not be | `decided`: record the event, ack |
+ * | settled | its outcome's event is confirmed | `settled`: ack only |
+ * | crashed | its worker died running it | `crashed`: a failed attempt, with the reason |
+ *
+ * A worker moves an attempt through it with `begin` (a fresh first attempt: unknown → running,
+ * without waiting) or `claim` (a copy that may repeat one: answered with a `verdict`, and held
+ * by the claimer unless settled), `started` and `returned` around the handler's call (the
+ * supervisor's hard deadline), `decided`, and `settled`; the delivery is acked after `settled`.
+ * When a worker dies, its running attempts become crashed (or unknown again, for bystanders of
+ * another attempt's timeout), and its decided ones wait for a copy to record them.
  *
  * @module
  */
@@ -46,17 +69,7 @@ export interface VerdictMessage {
 /** Main thread to worker. */
 export type ToWorker = StartMessage | StopMessage | VerdictMessage;
 
-/**
- * Worker to main thread. Keys name one attempt (see `runKey` in `ledger.ts`); an attempt's
- * messages come in this order:
- *
- * 1. `begin` (a fresh first attempt: nothing can be known of it) or `claim` (a redelivery, a
- *    retry or a replay: it may repeat an attempt seen before; the `verdict` says what to do);
- * 2. `started` when the handler is called, `returned` when its call ends;
- * 3. `decided` once its retry or dead letter is confirmed by the broker (not for a success,
- *    whose outcome is its event), then `settled` once its outcome's event is confirmed. The
- *    delivery is acked after `settled`.
- */
+/** Worker to main thread; see the module's doc for the order of an attempt's messages. */
 export type FromWorker =
   /** The worker's consumer is up (again, after a reconnect). */
   | { type: "consuming" }

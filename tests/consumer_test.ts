@@ -1,0 +1,103 @@
+/**
+ * Consuming, against a fake broker that writes down every call: deliveries are acked on their
+ * own channel, and a stop cancels, lets the deliveries in hand finish, gets their acks to the
+ * broker with one round trip, and only then closes the connection.
+ */
+
+import assert from "node:assert/strict";
+import type { ChannelModel, ConsumeMessage } from "amqplib";
+import type { BrokerLink, LinkOptions } from "../lib/amqp/connection.ts";
+import { topology } from "../lib/amqp/topology.ts";
+import { logger } from "../lib/log.ts";
+import { startConsumer } from "../lib/worker/consumer.ts";
+
+/** A channel whose every method answers at once and is written down in `calls`. */
+function fakeChannel(calls: string[], sink: { deliver?: (m: ConsumeMessage | null) => void }) {
+  return new Proxy({}, {
+    get(_, name: string) {
+      switch (name) {
+        case "then":
+          return undefined; // not a promise
+        case "on":
+          return () => {};
+        case "consume":
+          return (_queue: string, deliver: (m: ConsumeMessage | null) => void) => {
+            sink.deliver = deliver;
+            calls.push("consume");
+            return Promise.resolve({ consumerTag: "c-1" });
+          };
+        case "checkQueue":
+          return () => Promise.resolve({ consumerCount: 1, messageCount: 0 });
+        case "ack":
+          return (m: ConsumeMessage, multiple?: boolean) =>
+            calls.push(`ack ${m.fields.deliveryTag}${multiple ? " multiple" : ""}`);
+        default:
+          return () => {
+            if (name === "cancel" || name === "prefetch") calls.push(name);
+            return Promise.resolve({});
+          };
+      }
+    },
+  });
+}
+
+/** A link that connects at once to the fake broker. */
+function fakeOpen(calls: string[], sink: { deliver?: (m: ConsumeMessage | null) => void }) {
+  return <S>(options: LinkOptions<S>): BrokerLink<S> => {
+    let session: S | undefined;
+    const model = {
+      createChannel: () => Promise.resolve(fakeChannel(calls, sink)),
+      createConfirmChannel: () => Promise.resolve(fakeChannel(calls, sink)),
+      close: () => Promise.resolve(),
+    } as unknown as ChannelModel;
+    const ready = options.setup(model).then((s) => session = s);
+    return {
+      session: () => session,
+      blocked: () => false,
+      close: () => ready.then(() => void calls.push("close")),
+    };
+  };
+}
+
+const delivery = (tag: number) => ({ fields: { deliveryTag: tag } }) as unknown as ConsumeMessage;
+
+Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their acks before closing", async () => {
+  const calls: string[] = [];
+  const sink: { deliver?: (m: ConsumeMessage | null) => void } = {};
+  const finish = new Map<number, () => void>();
+  const consumer = startConsumer({
+    url: "amqp://fake",
+    name: "test",
+    names: topology("t"),
+    handler: "h",
+    prefetch: 2,
+    log: logger("test"),
+    onDelivery: (message, ack) =>
+      new Promise<void>((resolve) =>
+        finish.set(message.fields.deliveryTag, () => {
+          ack();
+          resolve();
+        })
+      ),
+    onUp: () => {},
+    onDown: () => {},
+    open: fakeOpen(calls, sink),
+  });
+  while (!sink.deliver) await new Promise((resolve) => setTimeout(resolve, 1));
+  sink.deliver(delivery(1));
+  sink.deliver(delivery(2));
+  const stopping = consumer.stop();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(!calls.includes("close"), "not closed while deliveries are in hand");
+  finish.get(2)!();
+  finish.get(1)!();
+  await stopping;
+  // The acks go out, a round trip on their channel proves the broker has them, then it closes.
+  assert.deepEqual(calls.slice(calls.indexOf("cancel")), [
+    "cancel",
+    "ack 2 multiple",
+    "prefetch",
+    "close",
+  ]);
+  assert.equal(consumer.stopped(), true);
+});
