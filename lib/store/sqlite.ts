@@ -7,8 +7,9 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
 import type { TaskEvent } from "../events.ts";
+import { changesOf, foldBatch, refold } from "./batch.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
-import { mergeEvent, summarize, type TaskRecord, type TaskSummary } from "./task.ts";
+import { summarize, type TaskRecord, type TaskSummary } from "./task.ts";
 
 // seq (the rowid) orders tasks by first sight without relying on clocks; every index ends in
 // the rowid, so (handler) and (state) list newest first without a sort.
@@ -35,29 +36,6 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 `;
-
-/** A task touched by one batch: its record, whether a row exists, its events and changes. */
-interface Pending {
-  task: TaskRecord | undefined;
-  /** The record as the store holds it, when it holds it. */
-  before: TaskRecord | undefined;
-  stored: boolean;
-  events: TaskEvent[];
-  changes: TaskChange[];
-  /** Set when an event changed the record, so it must be written. */
-  dirty?: boolean;
-}
-
-/** Folds one event into a batch entry, noting the change watchers should see. */
-function fold(entry: Pending, event: TaskEvent): void {
-  const merged = mergeEvent(entry.task, event);
-  if (!merged) return;
-  entry.task = merged.record;
-  entry.dirty = true;
-  if (merged.visible || merged.steps.length > 0) {
-    entry.changes.push({ type: merged.visible, task: merged.record, steps: merged.steps });
-  }
-}
 
 /** Task records kept in memory for folding events without a read. */
 const RECENT_MAX = 50_000;
@@ -145,39 +123,25 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
 
   return {
     apply(events: TaskEvent[]): Promise<TaskChange[]> {
-      const pending = new Map<string, Pending>();
-      for (const event of events) {
-        let entry = pending.get(event.id);
-        if (!entry) {
-          // A "queued" event is almost always a task's first: skip the read, insert optimistically.
-          const current = event.type === "queued" ? recent.get(event.id) : read(event.id);
-          entry = {
-            task: current,
-            before: current,
-            stored: current !== undefined,
-            events: [],
-            changes: [],
-          };
-          pending.set(event.id, entry);
-        }
-        entry.events.push(event);
-        fold(entry, event);
-      }
+      // A "queued" event is almost always a task's first: skip the read, insert optimistically.
+      const entries = foldBatch(
+        events,
+        (event) => event.type === "queued" ? recent.get(event.id) : read(event.id),
+      );
       db.exec("BEGIN");
       try {
-        for (const entry of pending.values()) {
+        for (const [id, entry] of entries) {
           if (!entry.task || !entry.dirty) continue;
-          if (!entry.stored) {
+          let written = entry;
+          if (entry.before === undefined) {
             if (insert.run(...toRow(entry.task)).changes === 1) continue;
             // It was there after all (a worker's event came first): fold into the stored row.
-            const events = entry.events;
-            const stored = read(entry.task.id);
-            Object.assign(entry, { task: stored, before: stored, events: [], changes: [] });
-            for (const event of events) fold(entry, event);
+            written = refold(read(id), entry.events);
+            entries.set(id, written);
           }
-          const task = entry.task!;
+          const task = written.task!;
           update.run(...stateRow(task), task.id);
-          if (task.payload !== entry.before?.payload) {
+          if (task.payload !== written.before?.payload) {
             updatePayload.run(json(task.payload), task.id);
           }
         }
@@ -186,8 +150,8 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
         db.exec("ROLLBACK");
         throw error;
       }
-      for (const { task } of pending.values()) if (task) remember(task);
-      return Promise.resolve([...pending.values()].flatMap((entry) => entry.changes));
+      for (const { task } of entries.values()) if (task) remember(task);
+      return Promise.resolve(changesOf(entries));
     },
 
     get(id: string) {
