@@ -5,8 +5,11 @@
 
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
+import { openPostgresStore } from "../lib/store/postgres.ts";
 import { openSqliteStore } from "../lib/store/sqlite.ts";
-import { decodeCursor, encodeCursor, type TaskFilter } from "../lib/store/store.ts";
+import { decodeCursor, encodeCursor, type TaskFilter, type TaskStore } from "../lib/store/store.ts";
+import { createDatabase } from "./helpers/postgres.ts";
+import { waitFor } from "./helpers/warren.ts";
 import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
 
 const id = "t-1";
@@ -96,67 +99,177 @@ Deno.test("merge: progress counts only while its attempt runs, and is visible", 
   assert.deepEqual(filling.record.payload, { a: 1 });
 });
 
-Deno.test("sqlite store: batches fold, lists filter, a reopen keeps everything", async () => {
-  const path = `${await Deno.makeTempDir()}/nested/warren.db`;
-  let store = await openSqliteStore(path);
-  const changes = await store.apply([queued, running, progress, succeeded]);
-  assert.deepEqual(changes.map((c) => c.type), ["queued", "running", "progress", "succeeded"]);
-  assert.deepEqual(changes.at(-1)!.task.result, { ok: true });
-  await store.apply([
-    { type: "queued", id: "t-2", handler: "other", attempt: 0, at: 5000 },
-    { type: "running", id: "t-3", handler, attempt: 1, at: 6000 },
-    { type: "dead", id: "t-3", handler, attempt: 1, at: 7000, error: { message: "boom" } },
-  ]);
-  await store.close();
+/** The stores that keep the contract, each opened afresh (and again, to see what was kept). */
+const STORES = {
+  sqlite: async (run: (open: () => Promise<TaskStore>) => Promise<void>) => {
+    const path = `${await Deno.makeTempDir()}/nested/warren.db`;
+    await run(() => openSqliteStore(path));
+  },
+  postgres: async (run: (open: () => Promise<TaskStore>) => Promise<void>) => {
+    const db = await createDatabase();
+    try {
+      await run(() => openPostgresStore(db.url));
+    } finally {
+      await db.drop();
+    }
+  },
+};
 
-  store = await openSqliteStore(path);
-  try {
-    assert.deepEqual(await store.get(id), fold([queued, running, progress, succeeded]));
-    assert.equal(await store.get("missing"), undefined);
-    const ids = async (filter: TaskFilter) => (await store.list(filter)).tasks.map((t) => t.id);
-    assert.deepEqual(await ids({ limit: 10 }), ["t-3", "t-2", "t-1"], "newest first");
-    assert.deepEqual(await ids({ handler, limit: 10 }), ["t-3", "t-1"]);
-    assert.deepEqual(await ids({ state: "dead", limit: 10 }), ["t-3"]);
-    assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), ["t-3"], "its letter waits");
-    const first = await store.list({ limit: 2 });
-    assert.deepEqual(first.tasks.map((t) => t.id), ["t-3", "t-2"]);
-    assert.ok(first.next !== undefined, "a next page");
-    const second = await store.list({ limit: 2, after: first.next });
-    assert.deepEqual(second.tasks.map((t) => t.id), ["t-1"]);
-    assert.equal(second.next, undefined, "the last page");
-    assert.deepEqual(Object.keys(first.tasks[0]).includes("payload"), false, "a summary");
-    assert.equal(decodeCursor(encodeCursor(first.next!)), first.next);
-    assert.equal(decodeCursor("not-a-cursor"), undefined);
-    await store.dropDeadLetters(["t-3"]);
-    assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), [], "purged");
-    assert.equal((await store.get("t-3"))?.state, "dead", "the task stays dead");
-    assert.deepEqual((await store.get("t-3"))?.error, { message: "boom" });
-    assert.deepEqual(await store.apply([succeeded]), [], "a duplicate is no change");
-  } finally {
-    await store.close();
-  }
-});
+for (const [kind, withStore] of Object.entries(STORES)) {
+  Deno.test(`${kind} store: batches fold, lists filter, a reopen keeps everything`, () =>
+    withStore(async (open) => {
+      let store = await open();
+      const changes = await store.apply([queued, running, progress, succeeded]);
+      assert.deepEqual(changes.map((c) => c.type), ["queued", "running", "progress", "succeeded"]);
+      assert.deepEqual(changes.at(-1)!.task.result, { ok: true });
+      await store.apply([
+        { type: "queued", id: "t-2", handler: "other", attempt: 0, at: 5000 },
+        { type: "running", id: "t-3", handler, attempt: 1, at: 6000 },
+        { type: "dead", id: "t-3", handler, attempt: 1, at: 7000, error: { message: "boom" } },
+      ]);
+      await store.close();
 
-Deno.test("sqlite store: a queued event for a task a worker reported first folds in", async () => {
-  const path = `${await Deno.makeTempDir()}/warren.db`;
-  let store = await openSqliteStore(path);
-  await store.apply([running]);
-  await store.close();
-  store = await openSqliteStore(path); // nothing in memory: the queued insert meets the row
-  try {
-    const changes = await store.apply([queued]);
-    assert.equal(changes.length, 1);
-    assert.equal(changes[0].type, undefined, "filling in facts is no visible change");
-    assert.deepEqual(changes[0].steps, [{ state: "queued", attempt: 0, at: 1000 }], "but a step");
-    const task = await store.get(id);
-    assert.equal(task?.state, "running");
-    assert.deepEqual(task?.payload, { a: 1 });
-    assert.equal(task?.createdAt, 1000);
-    assert.equal(task?.startedAt, 2000);
-    assert.equal((await store.list({ limit: 10 })).tasks.length, 1);
-  } finally {
-    await store.close();
-  }
+      store = await open();
+      try {
+        assert.deepEqual(await store.get(id), fold([queued, running, progress, succeeded]));
+        assert.equal(await store.get("missing"), undefined);
+        const ids = async (filter: TaskFilter) => (await store.list(filter)).tasks.map((t) => t.id);
+        assert.deepEqual(await ids({ limit: 10 }), ["t-3", "t-2", "t-1"], "newest first");
+        assert.deepEqual(await ids({ handler, limit: 10 }), ["t-3", "t-1"]);
+        assert.deepEqual(await ids({ state: "dead", limit: 10 }), ["t-3"]);
+        assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), ["t-3"], "its letter waits");
+        const first = await store.list({ limit: 2 });
+        assert.deepEqual(first.tasks.map((t) => t.id), ["t-3", "t-2"]);
+        assert.ok(first.next !== undefined, "a next page");
+        const second = await store.list({ limit: 2, after: first.next });
+        assert.deepEqual(second.tasks.map((t) => t.id), ["t-1"]);
+        assert.equal(second.next, undefined, "the last page");
+        assert.deepEqual(Object.keys(first.tasks[0]).includes("payload"), false, "a summary");
+        assert.equal(decodeCursor(encodeCursor(first.next!)), first.next);
+        assert.equal(decodeCursor("not-a-cursor"), undefined);
+        await store.dropDeadLetters(["t-3"]);
+        assert.deepEqual(await ids({ deadLetters: true, limit: 10 }), [], "purged");
+        assert.equal((await store.get("t-3"))?.state, "dead", "the task stays dead");
+        assert.deepEqual((await store.get("t-3"))?.error, { message: "boom" });
+        assert.deepEqual(await store.apply([succeeded]), [], "a duplicate is no change");
+      } finally {
+        await store.close();
+      }
+    }));
+
+  Deno.test(`${kind} store: a queued event for a task a worker reported first folds in`, () =>
+    withStore(async (open) => {
+      let store = await open();
+      await store.apply([running]);
+      await store.close();
+      store = await open(); // nothing in memory: the queued insert meets the row
+      try {
+        const changes = await store.apply([queued]);
+        assert.equal(changes.length, 1);
+        assert.equal(changes[0].type, undefined, "filling in facts is no visible change");
+        assert.deepEqual(changes[0].steps, [{ state: "queued", attempt: 0, at: 1000 }], "a step");
+        const task = await store.get(id);
+        assert.equal(task?.state, "running");
+        assert.deepEqual(task?.payload, { a: 1 });
+        assert.equal(task?.createdAt, 1000);
+        assert.equal(task?.startedAt, 2000);
+        assert.equal((await store.list({ limit: 10 })).tasks.length, 1);
+      } finally {
+        await store.close();
+      }
+    }));
+
+  Deno.test(`${kind} store: an event applied twice, or out of order, changes nothing more`, () =>
+    withStore(async (open) => {
+      const store = await open();
+      try {
+        const batch = [queued, running, progress, succeeded];
+        await store.apply(batch);
+        const once = await store.get(id);
+        assert.deepEqual(await store.apply(batch), [], "the same batch again: no change");
+        assert.deepEqual(await store.apply([...batch].reverse()), [], "in any order");
+        assert.deepEqual(await store.get(id), once);
+        const late: TaskEvent = { ...running, attempt: 2, at: 9000 };
+        assert.deepEqual(await store.apply([late]), [], "a later attempt cannot reopen it");
+        const other: TaskEvent = { ...queued, payload: { a: 2 }, at: 9500 };
+        await store.apply([other]);
+        assert.deepEqual((await store.get(id))?.payload, { a: 1 }, "a payload is written once");
+        assert.equal((await store.get(id))?.state, "succeeded", "state only moves forward");
+      } finally {
+        await store.close();
+      }
+    }));
+
+  Deno.test(`${kind} store: a replay is the next run; its history keeps both`, () =>
+    withStore(async (open) => {
+      const store = await open();
+      try {
+        const died: TaskEvent = { ...succeeded, type: "dead", error: { message: "x" } };
+        await store.apply([queued, running, died]);
+        await store.apply([
+          { ...queued, payload: undefined, replay: 1, at: 4000 },
+          { ...running, replay: 1, at: 5000 },
+          { ...succeeded, replay: 1, at: 6000 },
+        ]);
+        const task = (await store.get(id))!;
+        assert.equal(task.replays, 1);
+        assert.equal(task.state, "succeeded");
+        assert.deepEqual(
+          task.history.map((h) => `${h.state}:${h.attempt}:${h.replay ?? 0}`),
+          ["queued:0:0", "running:1:0", "dead:1:0", "queued:0:1", "running:1:1", "succeeded:1:1"],
+        );
+      } finally {
+        await store.close();
+      }
+    }));
+}
+
+Deno.test("postgres store: several writers at once fold every task once, and each hears all", async () => {
+  await STORES.postgres(async (open) => {
+    // Two nodes starting at once both migrate the new database: one waits for the other.
+    const [a, b] = await Promise.all([open(), open()]);
+    const heard: string[] = [];
+    const stop = b.follow!((changes) => {
+      for (const change of changes) heard.push(`${change.task.id} ${change.task.state}`);
+    });
+    try {
+      // The same 200 tasks' events from two writers at once, in batches that overlap: as two
+      // api nodes, or two recorders of redelivered event messages, would write them.
+      const events = (n: number): TaskEvent[] => {
+        const task = { id: `t-${n}`, handler };
+        return [
+          { ...task, type: "queued", attempt: 0, at: 1000 + n, payload: { n } },
+          { ...task, type: "running", attempt: 1, at: 2000 + n },
+          { ...task, type: "succeeded", attempt: 1, at: 3000 + n, result: n, startedAt: 2000 + n },
+        ];
+      };
+      const all = Array.from({ length: 200 }, (_, n) => events(n)).flat();
+      const batches = (from: number) =>
+        Array.from(
+          { length: 20 },
+          (_, i) => all.slice((from + i * 30) % 600, (from + i * 30) % 600 + 45),
+        );
+      await Promise.all([
+        ...batches(0).map((batch) => a.apply(batch)),
+        ...batches(15).map((batch) => b.apply(batch)),
+        a.apply(all),
+        b.apply([...all].reverse()),
+      ]);
+      for (let n = 0; n < 200; n++) {
+        const task = await a.get(`t-${n}`);
+        assert.equal(task?.state, "succeeded", `t-${n}`);
+        assert.equal(task?.result, n);
+        assert.deepEqual(task?.payload, { n });
+        assert.deepEqual(task?.history.map((h) => h.state), ["queued", "running", "succeeded"]);
+      }
+      assert.equal((await a.list({ limit: 1000 })).tasks.length, 200, "one row per task");
+      await waitFor(() => heard.includes("t-199 succeeded"), 5_000, "b to hear a's commits");
+    } finally {
+      stop();
+      await a.close();
+      await b.close();
+    }
+  });
 });
 
 Deno.test("merge: a replay starts a new run of a dead task; the old run's events stay out", () => {

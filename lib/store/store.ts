@@ -52,6 +52,12 @@ export interface TaskStore {
   list(filter: TaskFilter): Promise<TaskPage>;
   /** Notes that these tasks' dead letters are gone (purged, or not in the queue after all). */
   dropDeadLetters(ids: string[]): Promise<void>;
+  /**
+   * Hears every change any writer commits, this process's and other api nodes' (a store shared
+   * by several nodes has it; a store with one writer does not need it). Returns the function
+   * that stops listening.
+   */
+  follow?(listener: (changes: TaskChange[]) => void): () => void;
   close(): Promise<void>;
 }
 

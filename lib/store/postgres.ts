@@ -1,0 +1,303 @@
+/**
+ * The task store on PostgreSQL (`WARREN_STORE=postgres://…`), for any number of api processes.
+ * It keeps the same contract as the SQLite store: one transaction per batch of events, folded
+ * from the rows the batch touches, locked in id order so concurrent batches of several api nodes
+ * never deadlock; a row another node created meanwhile makes the batch start again. Every commit
+ * tells every node (NOTIFY), so each node's live views see every task.
+ *
+ * The schema is created and migrated at start-up by versioned migrations, under an advisory lock,
+ * so several nodes may start at once. One database holds one Warren.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import type { TaskEvent } from "../events.ts";
+import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
+import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
+import { summarize, type TaskRecord, type TaskSummary } from "./task.ts";
+
+type Sql = postgres.Sql<{ bigint: number }>;
+type Tx = postgres.TransactionSql<{ bigint: number }>;
+
+/** The schema, one step per version; a step never changes once released. */
+const MIGRATIONS = [
+  // JSON is kept as text, exactly as written (jsonb would reorder a payload's keys). seq orders
+  // tasks by first sight without relying on clocks.
+  `CREATE TABLE tasks (
+     seq bigserial PRIMARY KEY,
+     id text NOT NULL UNIQUE,
+     handler text NOT NULL,
+     state text NOT NULL,
+     attempts integer NOT NULL,
+     replays integer NOT NULL DEFAULT 0,
+     payload text,
+     result text,
+     error text,
+     progress text,
+     created_at bigint,
+     started_at bigint,
+     finished_at bigint,
+     run_at bigint,
+     history text,
+     version integer NOT NULL DEFAULT 0,
+     dead_letter boolean NOT NULL DEFAULT false
+   );
+   CREATE INDEX tasks_handler ON tasks (handler, seq);
+   CREATE INDEX tasks_state ON tasks (state, seq);`,
+];
+
+/** Key of the advisory lock that makes one node at a time migrate. */
+const MIGRATION_LOCK = "7220131017355626";
+/** The channel every commit is told on. */
+const CHANNEL = "warren_tasks";
+/** Largest NOTIFY payload PostgreSQL takes is 8000 bytes; leave room. */
+const NOTIFY_MAX = 7_000;
+/** Times a batch starts again when another node created one of its rows meanwhile. */
+const RETRIES = 5;
+
+/** Another writer created a row of this batch after it looked: start the batch again. */
+class RowAppeared extends Error {
+  override name = "RowAppeared";
+}
+
+/**
+ * Connects to the database at `url`, migrates its schema, and returns the store.
+ *
+ * @example
+ * ```ts
+ * const store = await openPostgresStore("postgres://postgres@127.0.0.1:5432/warren");
+ * await store.apply([{ type: "queued", id: "t-1", handler: "hello", attempt: 0, at: Date.now() }]);
+ * await store.close();
+ * ```
+ */
+export async function openPostgresStore(url: string): Promise<TaskStore> {
+  const sql: Sql = postgres(url, {
+    max: 4,
+    onnotice: () => {},
+    connection: { application_name: "warren" },
+    types: {
+      bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: Number },
+    },
+  });
+  try {
+    await migrate(sql);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+
+  const read = async (ids: string[]): Promise<Map<string, TaskRecord>> => {
+    const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${ids})`;
+    return new Map(rows.map((row) => [row.id as string, fromRow(row)]));
+  };
+
+  return {
+    async apply(events) {
+      for (let tries = 1;; tries++) {
+        try {
+          return await sql.begin((tx) => applyBatch(tx, events));
+        } catch (error) {
+          if (!retryable(error) || tries >= RETRIES) throw error;
+        }
+      }
+    },
+
+    async get(id) {
+      return (await read([id])).get(id);
+    },
+
+    async list(filter: TaskFilter) {
+      const rows = await sql`
+        SELECT seq, id, handler, state, attempts, replays, error, created_at, started_at,
+               finished_at, run_at
+        FROM tasks ${where(sql, filter)}
+        ORDER BY seq DESC LIMIT ${filter.limit + 1}`;
+      const page = rows.slice(0, filter.limit);
+      return {
+        tasks: page.map(summaryOf),
+        next: rows.length > filter.limit ? page.at(-1)!.seq as number : undefined,
+      };
+    },
+
+    async dropDeadLetters(ids) {
+      if (ids.length > 0) await sql`UPDATE tasks SET dead_letter = false WHERE id = ANY(${ids})`;
+    },
+
+    follow(listener) {
+      const listening = sql.listen(CHANNEL, async (payload) => {
+        const told = JSON.parse(payload) as Told[];
+        const records = await read(told.map((t) => t.id)).catch(() => undefined);
+        if (!records) return; // a change missed by a view, not by the store
+        listener(told.flatMap(({ id, type, steps }) => {
+          const task = records.get(id);
+          return task ? [{ type: type ?? undefined, task, steps }] : [];
+        }));
+      });
+      return () => {
+        listening.then((subscription) => subscription.unlisten()).catch(() => {});
+      };
+    },
+
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** Applies the schema's migrations not applied yet, one node at a time. */
+async function migrate(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`;
+    await tx`CREATE TABLE IF NOT EXISTS warren_migrations (
+               version integer PRIMARY KEY,
+               applied_at timestamptz NOT NULL DEFAULT now())`;
+    const done = new Set((await tx`SELECT version FROM warren_migrations`).map((r) => r.version));
+    for (const [index, step] of MIGRATIONS.entries()) {
+      if (done.has(index + 1)) continue;
+      await tx.unsafe(step);
+      await tx`INSERT INTO warren_migrations (version) VALUES (${index + 1})`;
+    }
+  });
+}
+
+/**
+ * One batch in one transaction: the rows it touches, locked in id order; folded; new rows
+ * inserted, changed ones updated; every node told.
+ */
+async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
+  const ids = [...new Set(events.map((event) => event.id))].sort();
+  const rows = await tx`SELECT * FROM tasks WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
+  const stored = new Map(rows.map((row) => [row.id as string, fromRow(row)]));
+  const entries = foldBatch(events, (event) => stored.get(event.id));
+  const written = [...entries.values()].filter((entry) => entry.task && entry.dirty);
+  const fresh = written.filter((entry) => entry.before === undefined);
+  if (fresh.length > 0) {
+    const values = fresh.map((entry) => ({ ...stateColumns(entry.task!), ...firstColumns(entry) }));
+    const inserted = await tx`INSERT INTO tasks ${tx(values)} ON CONFLICT (id) DO NOTHING RETURNING id`;
+    if (inserted.length < fresh.length) throw new RowAppeared("a row was created meanwhile");
+  }
+  await Promise.all(
+    written.filter((entry) => entry.before !== undefined).map((entry) => update(tx, entry)),
+  );
+  const changes = changesOf(entries);
+  for (const payload of notices(changes)) await tx`SELECT pg_notify(${CHANNEL}, ${payload})`;
+  return changes;
+}
+
+/** Writes a changed row; its payload only when it was filled in (a payload is written once). */
+function update(tx: Tx, entry: BatchEntry) {
+  const task = entry.task!;
+  const columns: Record<string, unknown> = stateColumns(task);
+  if (task.payload !== entry.before?.payload) columns.payload = json(task.payload);
+  return tx`UPDATE tasks SET ${tx(columns)} WHERE id = ${task.id}`;
+}
+
+/** What a commit tells the other nodes of one change. */
+interface Told {
+  id: string;
+  type: TaskChange["type"] | null;
+  steps: TaskChange["steps"];
+}
+
+/** A batch's changes as NOTIFY payloads, each under PostgreSQL's limit. */
+function notices(changes: TaskChange[]): string[] {
+  const payloads: string[] = [];
+  let told: Told[] = [];
+  let size = 2;
+  for (const { type, task, steps } of changes) {
+    const one: Told = { id: task.id, type: type ?? null, steps };
+    const bytes = JSON.stringify(one).length + 1;
+    if (size + bytes > NOTIFY_MAX && told.length > 0) {
+      payloads.push(JSON.stringify(told));
+      told = [];
+      size = 2;
+    }
+    told.push(one);
+    size += bytes;
+  }
+  if (told.length > 0) payloads.push(JSON.stringify(told));
+  return payloads;
+}
+
+/** Whether a failed batch may simply run again: a row appeared, a deadlock, a serialization. */
+function retryable(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return error instanceof RowAppeared || code === "40P01" || code === "40001" || code === "23505";
+}
+
+function where(sql: Sql, filter: TaskFilter) {
+  const conditions = [];
+  if (filter.handler) conditions.push(sql`handler = ${filter.handler}`);
+  if (filter.state) conditions.push(sql`state = ${filter.state}`);
+  if (filter.deadLetters) conditions.push(sql`state = 'dead' AND dead_letter`);
+  if (filter.after !== undefined) conditions.push(sql`seq < ${filter.after}`);
+  if (conditions.length === 0) return sql``;
+  return sql`WHERE ${conditions.reduce((all, one) => sql`${all} AND ${one}`)}`;
+}
+
+function json(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function parse(text: unknown): unknown {
+  return text === null || text === undefined ? null : JSON.parse(text as string);
+}
+
+/** The columns a new row has beside its state: written once. */
+function firstColumns(entry: BatchEntry) {
+  return { id: entry.task!.id, handler: entry.task!.handler, payload: json(entry.task!.payload) };
+}
+
+/** The columns a state change writes. */
+function stateColumns(task: TaskRecord) {
+  return {
+    state: task.state,
+    attempts: task.attempts,
+    replays: task.replays,
+    result: json(task.result),
+    error: json(task.error),
+    progress: json(task.progress),
+    created_at: task.createdAt,
+    started_at: task.startedAt,
+    finished_at: task.finishedAt,
+    run_at: task.runAt,
+    history: JSON.stringify(task.history),
+    version: task.version,
+    dead_letter: task.deadLetter,
+  };
+}
+
+function fromRow(row: postgres.Row): TaskRecord {
+  return {
+    id: row.id,
+    handler: row.handler,
+    state: row.state,
+    attempts: row.attempts,
+    replays: row.replays,
+    payload: parse(row.payload),
+    result: parse(row.result),
+    error: parse(row.error) as TaskRecord["error"],
+    progress: parse(row.progress),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    runAt: row.run_at,
+    history: row.history === null ? [] : JSON.parse(row.history),
+    version: row.version,
+    deadLetter: row.dead_letter,
+  };
+}
+
+function summaryOf(row: postgres.Row): TaskSummary {
+  return summarize({
+    id: row.id,
+    handler: row.handler,
+    state: row.state,
+    attempts: row.attempts,
+    replays: row.replays,
+    error: parse(row.error) as TaskRecord["error"],
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    runAt: row.run_at,
+  });
+}
