@@ -172,7 +172,9 @@ async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
   const fresh = written.filter((entry) => entry.before === undefined);
   if (fresh.length > 0) {
     const values = fresh.map((entry) => ({ ...stateColumns(entry.task!), ...firstColumns(entry) }));
-    const inserted = await tx`INSERT INTO tasks ${tx(values)} ON CONFLICT (id) DO NOTHING RETURNING id`;
+    const inserted = await tx`INSERT INTO tasks ${
+      tx(values)
+    } ON CONFLICT (id) DO NOTHING RETURNING id`;
     if (inserted.length < fresh.length) throw new RowAppeared("a row was created meanwhile");
   }
   await Promise.all(
