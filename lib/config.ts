@@ -1,7 +1,8 @@
 /**
  * Warren's configuration: environment variables and command-line flags, turned into one typed,
  * validated {@linkcode Config}. Every bad value raises a {@linkcode ConfigError} whose one-line
- * message names the variable or flag to fix. The AMQP password never appears in a message.
+ * message names the variable or flag to fix. No password (of the broker or of the database)
+ * appears in a message.
  *
  * @module
  */
@@ -15,17 +16,21 @@ export type Role = "all" | "api" | "worker";
 /** Everything Warren reads from its environment, validated. */
 export interface Config {
   /**
-   * Broker URL, with credentials. Log lines mask its password whatever they print (the logger
-   * redacts {@linkcode secretsOf}); {@linkcode redactUrl} makes a URL safe to show on purpose.
+   * The broker's URL, with credentials, or the URLs of the nodes of one RabbitMQ cluster
+   * (`AMQP_URL` lists them comma-separated). Log lines mask their passwords whatever they print
+   * (the logger redacts {@linkcode secretsOf}); {@linkcode redactUrl} makes a URL safe to show.
    */
-  amqpUrl: string;
+  amqpUrls: string[];
   host: string;
   port: number;
   /** Folder of handler modules. */
   handlersDir: string;
   /** Prefix of every exchange and queue name, so several Warrens can share one broker. */
   prefix: string;
-  /** Path of the SQLite task store. */
+  /**
+   * The task store: the path of a SQLite file (one api process), or the `postgres://` URL of a
+   * PostgreSQL database (any number of api processes).
+   */
   storePath: string;
   /**
    * Bearer token for every route that holds data (all but the health checks and the pages of
@@ -76,12 +81,8 @@ export function loadConfig(
   const flags = parseFlags(args);
   const warnings: string[] = [];
 
-  const broker = parseAmqpUrl(env.AMQP_URL || DEFAULT_AMQP_URL);
-  // Heartbeats find a dead peer, and free the deliveries of a worker that had to be terminated,
-  // within about two intervals; RabbitMQ's own default (60 s) is slow for that.
-  if (!broker.searchParams.has("heartbeat")) broker.searchParams.set("heartbeat", "5");
-  const amqpUrl = broker.toString();
-  if (decodeURIComponent(broker.username || "guest") === "guest") {
+  const brokers = parseAmqpUrls(env.AMQP_URL || DEFAULT_AMQP_URL);
+  if (brokers.some((broker) => decodeURIComponent(broker.username || "guest") === "guest")) {
     warnings.push(
       "AMQP_URL uses RabbitMQ's guest account, which the broker only accepts from localhost: " +
         "set AMQP_URL with a user of your own for anything else",
@@ -104,13 +105,7 @@ export function loadConfig(
     );
   }
 
-  const storePath = env.WARREN_STORE ?? "./data/warren.db";
-  if (/^postgres(ql)?:/i.test(storePath)) {
-    throw new ConfigError(
-      "WARREN_STORE: PostgreSQL is not supported yet; use a file path for the SQLite store",
-    );
-  }
-  if (storePath.trim() === "") throw new ConfigError("WARREN_STORE must not be empty");
+  const storePath = parseStore(env.WARREN_STORE ?? "./data/warren.db");
 
   const apiToken = env.WARREN_API_TOKEN || undefined;
   if (apiToken !== undefined && apiToken.length < 16) {
@@ -144,7 +139,7 @@ export function loadConfig(
 
   return {
     config: {
-      amqpUrl,
+      amqpUrls: brokers.map((broker) => broker.toString()),
       host,
       port,
       handlersDir: env.WARREN_HANDLERS || "./handlers",
@@ -182,15 +177,31 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The secrets in a config that must never reach a log line or an error body. */
-export function secretsOf(config: Pick<Config, "amqpUrl" | "apiToken">): string[] {
+/**
+ * The secrets in a config that must never reach a log line or an error body: the passwords of
+ * the broker's nodes and of the database, and the API token.
+ *
+ * @example
+ * ```ts
+ * secretsOf({ amqpUrls: ["amqp://app:s3cret@rabbit"], storePath: "./warren.db", apiToken: undefined });
+ * // ["s3cret"]
+ * ```
+ */
+export function secretsOf(
+  config: Pick<Config, "amqpUrls" | "storePath" | "apiToken">,
+): string[] {
   const secrets: string[] = [];
-  try {
-    // RabbitMQ's default guest password is public knowledge; masking the word would garble logs.
-    const password = new URL(config.amqpUrl).password;
-    if (password && password !== "guest") secrets.push(password, decodeURIComponent(password));
-  } catch {
-    // An unparseable URL was refused by loadConfig already.
+  const urls = isPostgresUrl(config.storePath)
+    ? [...config.amqpUrls, config.storePath]
+    : config.amqpUrls;
+  for (const url of urls) {
+    try {
+      // RabbitMQ's default guest password is public knowledge; masking the word would garble logs.
+      const password = new URL(url).password;
+      if (password && password !== "guest") secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // An unparseable URL was refused by loadConfig already.
+    }
   }
   if (config.apiToken) secrets.push(config.apiToken);
   return [...new Set(secrets)].filter((secret) => secret.length > 0);
@@ -225,6 +236,25 @@ function parseFlags(args: string[]): Flags {
   }
 }
 
+/**
+ * AMQP_URL: one URL, or the comma-separated URLs of one cluster's nodes. Each gets a 5 s
+ * heartbeat unless it names one: heartbeats find a dead peer, and free the deliveries of a worker
+ * that had to be terminated, within about two intervals (RabbitMQ's own default, 60 s, is slow).
+ */
+function parseAmqpUrls(text: string): URL[] {
+  const urls = text.split(",").map((one) => one.trim());
+  if (urls.some((one) => one === "")) {
+    throw new ConfigError(
+      "AMQP_URL has an empty entry (expected amqp://host-1:5672,amqp://host-2:5672)",
+    );
+  }
+  return urls.map((one) => {
+    const url = parseAmqpUrl(one);
+    if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", "5");
+    return url;
+  });
+}
+
 function parseAmqpUrl(url: string): URL {
   let parsed: URL;
   try {
@@ -239,6 +269,46 @@ function parseAmqpUrl(url: string): URL {
   }
   if (!parsed.hostname) throw new ConfigError("AMQP_URL has no host name");
   return parsed;
+}
+
+/**
+ * Whether `WARREN_STORE` names a PostgreSQL database (else it is the path of a SQLite file).
+ *
+ * @example
+ * ```ts
+ * isPostgresUrl("postgres://warren@db:5432/warren"); // true
+ * isPostgresUrl("./data/warren.db"); // false
+ * ```
+ */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
+/** WARREN_STORE: a SQLite file's path, or a PostgreSQL URL with a host and a database. */
+function parseStore(store: string): string {
+  if (store.trim() === "") throw new ConfigError("WARREN_STORE must not be empty");
+  if (!isPostgresUrl(store)) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) {
+      throw new ConfigError(
+        "WARREN_STORE must be a file path (SQLite) or a postgres:// URL (got another URL scheme)",
+      );
+    }
+    return store;
+  }
+  let url: URL;
+  try {
+    url = new URL(store);
+  } catch {
+    throw new ConfigError(
+      "WARREN_STORE is not a valid URL (expected postgres://user:password@host:5432/database)",
+    );
+  }
+  if (!url.hostname || url.pathname.length <= 1) {
+    throw new ConfigError(
+      "WARREN_STORE needs a host and a database (expected postgres://user:password@host:5432/database)",
+    );
+  }
+  return store;
 }
 
 function parseInteger(text: string, name: string, min: number, max: number): number {

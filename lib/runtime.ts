@@ -55,7 +55,7 @@ export async function startWarren(
   });
   const supervisor = config.role === "api" ? undefined : startSupervisor({
     handlers,
-    amqpUrl: config.amqpUrl,
+    amqpUrls: config.amqpUrls,
     prefix: config.prefix,
     maxBodyBytes: config.maxBodyBytes,
     log: logOptions,
@@ -93,7 +93,7 @@ export async function startWarren(
       await supervisor?.stop(config.shutdownGraceMs);
       await api?.broker.drainEvents();
       await api?.writer.flush();
-      api?.feed.close();
+      api?.stopFeed();
       await api?.broker.close();
       await server.shutdown();
       await api?.store.close();

@@ -9,9 +9,9 @@ import { redact } from "../lib/log.ts";
 
 Deno.test("config: defaults", () => {
   const { config, warnings } = loadConfig({});
-  assert.equal(config.amqpUrl, "amqp://guest:guest@localhost:5672?heartbeat=5", "heartbeat 5 s");
+  assert.deepEqual(config.amqpUrls, ["amqp://guest:guest@localhost:5672?heartbeat=5"], "5 s");
   const own = loadConfig({ AMQP_URL: "amqp://u:p@h:5672/v?heartbeat=20" }, []).config;
-  assert.equal(own.amqpUrl, "amqp://u:p@h:5672/v?heartbeat=20", "a heartbeat in the URL stays");
+  assert.deepEqual(own.amqpUrls, ["amqp://u:p@h:5672/v?heartbeat=20"], "a heartbeat stays");
   assert.equal(config.host, "127.0.0.1");
   assert.equal(config.port, 8000);
   assert.equal(config.handlersDir, "./handlers");
@@ -53,7 +53,12 @@ Deno.test("config: each bad value stops start-up with one line naming it", () =>
     [{ PORT: "70000" }, [], /^PORT must be/],
     [{}, ["--port=-1"], /^--port must be/],
     [{ WARREN_PREFIX: "bad prefix!" }, [], /^WARREN_PREFIX must be/],
-    [{ WARREN_STORE: "postgres://db/warren" }, [], /^WARREN_STORE: PostgreSQL is not supported/],
+    [{ WARREN_STORE: "postgres://db" }, [], /^WARREN_STORE needs a host and a database/],
+    [{ WARREN_STORE: "postgres://a b/c" }, [], /^WARREN_STORE is not a valid URL/],
+    [{ WARREN_STORE: "mysql://db/warren" }, [], /^WARREN_STORE must be a file path .* postgres/],
+    [{ WARREN_STORE: " " }, [], /^WARREN_STORE must not be empty/],
+    [{ AMQP_URL: "amqp://a:5672,,amqp://b:5672" }, [], /^AMQP_URL has an empty entry/],
+    [{ AMQP_URL: "amqp://a:5672,http://b" }, [], /^AMQP_URL must start with amqp:\/\//],
     [{ WARREN_API_TOKEN: "short" }, [], /^WARREN_API_TOKEN must be at least 16/],
     [
       { HOST: "0.0.0.0" },
@@ -78,6 +83,19 @@ Deno.test("config: each bad value stops start-up with one line naming it", () =>
   }
 });
 
+Deno.test("config: a cluster's nodes, and a PostgreSQL store", () => {
+  const { config } = loadConfig({
+    AMQP_URL: "amqp://app:pw@rabbit-1:5672, amqp://app:pw@rabbit-2:5672?heartbeat=10",
+    WARREN_STORE: "postgresql://warren:pw@db:5432/warren",
+  });
+  assert.deepEqual(config.amqpUrls, [
+    "amqp://app:pw@rabbit-1:5672?heartbeat=5",
+    "amqp://app:pw@rabbit-2:5672?heartbeat=10",
+  ]);
+  assert.equal(config.storePath, "postgresql://warren:pw@db:5432/warren");
+  assert.equal(loadConfig({ WARREN_STORE: "postgres://db/w" }).config.storePath, "postgres://db/w");
+});
+
 Deno.test("config: a non-loopback HOST needs a token or --insecure", () => {
   assert.equal(loadConfig({ HOST: "0.0.0.0" }, ["--insecure"]).config.insecure, true);
   assert.equal(loadConfig({ HOST: "0.0.0.0", WARREN_INSECURE: "1" }).config.insecure, true);
@@ -85,17 +103,32 @@ Deno.test("config: a non-loopback HOST needs a token or --insecure", () => {
   assert.equal(loadConfig({ HOST: "::1" }).config.host, "::1");
 });
 
-Deno.test("config: the AMQP password never shows", () => {
+Deno.test("config: no password shows, of any broker node or of the database", () => {
   const url = "amqp://app:Sup3r%2Fsecret@rabbit:5672";
   assert.equal(redactUrl(url), "amqp://app:***@rabbit:5672");
-  const secrets = secretsOf({ amqpUrl: url, apiToken: "tok-0123456789abcdef" });
+  const secrets = secretsOf({
+    amqpUrls: [url, "amqp://app:n0de2pass@rabbit-2:5672"],
+    storePath: "postgres://warren:db-pa55word@db:5432/warren",
+    apiToken: "tok-0123456789abcdef",
+  });
   assert.ok(secrets.includes("Sup3r/secret") && secrets.includes("Sup3r%2Fsecret"));
+  assert.ok(secrets.includes("n0de2pass") && secrets.includes("db-pa55word"));
+  assert.deepEqual(
+    secretsOf({ amqpUrls: [url], storePath: "./data/warren.db", apiToken: undefined }),
+    ["Sup3r%2Fsecret", "Sup3r/secret"],
+  );
   assert.equal(
     redact(`failed for ${url} with Sup3r/secret and tok-0123456789abcdef`, secrets),
     "failed for amqp://app:***@rabbit:5672 with *** and ***",
   );
   try {
     loadConfig({ AMQP_URL: "redis://app:hunter22@rabbit" });
+    assert.fail("should throw");
+  } catch (error) {
+    assert.ok(!(error as Error).message.includes("hunter22"));
+  }
+  try {
+    loadConfig({ WARREN_STORE: "postgres://warren:hunter22@db" });
     assert.fail("should throw");
   } catch (error) {
     assert.ok(!(error as Error).message.includes("hunter22"));

@@ -66,7 +66,7 @@ Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their
   const sink: { deliver?: (m: ConsumeMessage | null) => void } = {};
   const finish = new Map<number, () => void>();
   const consumer = startConsumer({
-    url: "amqp://fake",
+    urls: ["amqp://fake"],
     name: "test",
     names: topology("t"),
     handler: "h",

@@ -40,11 +40,15 @@ Deno.test("metrics: each step of a task counts once, in whatever order it is rec
     const merged = mergeEvent(records.get(event.id), event);
     if (!merged) return;
     records.set(event.id, merged.record);
-    metrics.observe([{ type: merged.visible, task: merged.record, steps: merged.steps }]);
+    const changes = [{ type: merged.visible, task: merged.record, steps: merged.steps }];
+    metrics.observe(changes);
+    metrics.track(changes);
   };
   const base = { id: "t", handler: "echo", attempt: 1 };
   // The worker's events are recorded before the api's own "queued" (a group commit may do it).
   apply({ ...base, type: "running", at: 20, createdAt: 10 });
+  const running = parseExposition((await metrics.render()).body);
+  assert.equal(sampleValue(running, "warren_tasks_in_flight", { handler: "echo" }), 1);
   apply({ ...base, type: "succeeded", at: 30, startedAt: 20 });
   apply({ ...base, type: "queued", attempt: 0, at: 10, payload: {} });
   apply({ ...base, type: "succeeded", at: 30, startedAt: 20 }); // a redelivered event message
@@ -56,6 +60,7 @@ Deno.test("metrics: each step of a task counts once, in whatever order it is rec
   assert.equal(value("warren_tasks_enqueued_total"), 2);
   assert.equal(value("warren_tasks_started_total"), 2);
   assert.equal(value("warren_tasks_succeeded_total"), 2);
+  assert.equal(value("warren_tasks_in_flight"), 0);
   assert.equal(
     sampleValue(families, "warren_task_duration_seconds_count", {
       handler: "echo",

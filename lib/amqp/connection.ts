@@ -1,7 +1,8 @@
 /**
  * A broker link: one AMQP connection that reconnects by itself (amqplib's recovery, exponential
  * backoff with full jitter) and rebuilds its channels, topology and consumers on every connect
- * through a `setup` function. Code asks the link for its current session and gets `undefined`
+ * through a `setup` function. With several broker nodes (a cluster), it uses one at a time and
+ * moves to the next when that one is lost or cannot be reached. Code asks the link for its current session and gets `undefined`
  * while the broker is away, so nothing is ever sent on a channel of a dead connection.
  *
  * @module
@@ -10,10 +11,14 @@
 import { type Channel, type ChannelModel, connect } from "amqplib";
 import { backoffMs } from "../backoff.ts";
 import { errorMessage, type Logger } from "../log.ts";
+import { nodeRotation } from "./nodes.ts";
 
 /** Options of {@linkcode openLink}. */
 export interface LinkOptions<S> {
-  url: string;
+  /** The broker's nodes: one URL, or several nodes of one cluster (tried in turn). */
+  urls: readonly string[];
+  /** The index in `urls` of the node to try first; by default a random one. */
+  firstNode?: number;
   /** Shown in the broker's management UI as the connection name. */
   name: string;
   log: Logger;
@@ -48,7 +53,7 @@ export interface BrokerLink<S> {
  * import { Buffer } from "node:buffer";
  * import { logger } from "../log.ts";
  * const link = openLink({
- *   url: "amqp://guest:guest@localhost:5672",
+ *   urls: ["amqp://guest:guest@localhost:5672"],
  *   name: "warren api",
  *   log: logger("amqp"),
  *   setup: async (model) => ({ ch: await model.createConfirmChannel() }),
@@ -62,8 +67,9 @@ export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
   let current: S | undefined;
   let blocked = false;
   let failures = 0;
+  const nodes = nodeRotation(options.urls, options.firstNode);
 
-  const connecting = connect(options.url, {
+  const connecting = connect(nodes.target, {
     clientProperties: { connection_name: options.name },
     // Small frames (confirms, acks, events) must not wait for Nagle's algorithm: it adds up to
     // 40 ms per round trip with Linux's delayed ACKs.
@@ -98,22 +104,28 @@ export function openLink<S>(options: LinkOptions<S>): BrokerLink<S> {
     recovering.on("connect", () => {
       failures = 0;
       blocked = false;
-      options.log.info("connected to the broker");
+      options.log.info("connected to the broker at {node}", { node: nodes.current() });
       if (current !== undefined) options.onUp?.(current);
     });
     recovering.on("disconnect", (error: Error) => {
       current = undefined;
-      options.log.warn("lost the broker connection: {error}", { error: error.message });
+      options.log.warn("lost the broker connection to {node}: {error}", {
+        node: nodes.current(),
+        error: error.message,
+      });
+      nodes.next();
       options.onDown?.(error);
     });
     recovering.on("connect-failed", (error: Error) => {
       current = undefined;
       // The first failure and then every tenth: a broker that is away for long does not flood logs.
       if (failures++ % 10 === 0) {
-        options.log.warn("cannot reach the broker ({error}); retrying", {
+        options.log.warn("cannot reach the broker at {node} ({error}); retrying", {
+          node: nodes.current(),
           error: errorMessage(error),
         });
       }
+      nodes.next();
     });
     recovering.on("error", (error: Error) => {
       options.log.debug("connection error: {error}", { error: error.message });

@@ -39,7 +39,7 @@ interface Session {
 
 /** What {@linkcode connectApiBroker} needs. */
 export interface ApiBrokerOptions {
-  config: Pick<Config, "amqpUrl" | "prefix" | "publishTimeoutMs" | "maxPending">;
+  config: Pick<Config, "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending">;
   names: Topology;
   /** The handlers' names: their queues are declared on every connect. */
   handlers: string[];
@@ -76,7 +76,7 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
   let pending = 0;
 
   const link = openLink<Session>({
-    url: config.amqpUrl,
+    urls: config.amqpUrls,
     name: `warren ${config.prefix} api`,
     log,
     setup: async (model) => {

@@ -24,8 +24,16 @@ export interface MetricSources {
 
 /** See {@linkcode createMetrics}. */
 export interface Metrics {
-  /** Counts a batch of task changes (subscribe it to the feed). */
+  /**
+   * Counts a batch of task changes this node committed (counters and durations): over several
+   * api nodes, each change is counted by the one node that recorded it, so sums add up.
+   */
   observe(changes: TaskChange[]): void;
+  /**
+   * Follows every change any node committed (subscribe it to the feed), for the gauge of tasks
+   * running now: every node shows the whole fleet's.
+   */
+  track(changes: TaskChange[]): void;
   /** Times and counts every HTTP request. */
   http: MiddlewareHandler;
   /** The exposition text and its content type. */
@@ -48,7 +56,9 @@ const IN_FLIGHT_MAX = 100_000;
  *   workers: () => undefined,
  *   connected: () => true,
  * });
- * createFeed().subscribeAll(metrics.observe);
+ * const feed = createFeed();
+ * feed.subscribeAll(metrics.observe);
+ * feed.subscribeAll(metrics.track);
  * new Hono().use(metrics.http);
  * ```
  */
@@ -168,6 +178,11 @@ export function createMetrics(sources: MetricSources): Metrics {
           const seconds = attemptSeconds(task, step);
           if (seconds !== undefined) duration.observe({ ...labels, outcome: step.state }, seconds);
         }
+      }
+    },
+
+    track(changes) {
+      for (const { task } of changes) {
         if (task.state === "running") {
           running.set(task.id, task.handler);
           if (running.size > IN_FLIGHT_MAX) running.delete(running.keys().next().value!);

@@ -1,6 +1,11 @@
 /**
- * The api role's parts: the task store, the live feed its writer tells, the api's broker link,
- * and what the routes get of them (with the metrics and rates the feed keeps up to date).
+ * The api role's parts: the task store, the live feed, the api's broker link, and what the
+ * routes get of them (with the metrics and rates kept up to date).
+ *
+ * Live views hear every change of the store: with one api process (SQLite), what its writer
+ * committed; with a shared store (PostgreSQL), what any node committed, through the store's
+ * {@linkcode TaskStore.follow}. The metrics count only what this node's writer committed, so
+ * summing a counter over the nodes counts every task once.
  *
  * @module
  */
@@ -8,8 +13,8 @@
 import type { Topology } from "../amqp/topology.ts";
 import type { Config } from "../config.ts";
 import type { HandlerInfo } from "../handler.ts";
-import { openSqliteStore } from "../store/sqlite.ts";
-import type { TaskStore } from "../store/store.ts";
+import { openStore } from "../store/open.ts";
+import type { TaskChange, TaskStore } from "../store/store.ts";
 import { createWriter, type StoreWriter } from "../store/writer.ts";
 import { type ApiBroker, connectApiBroker } from "./broker.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -23,6 +28,10 @@ export interface ApiParts {
   writer: StoreWriter;
   feed: Feed;
   broker: ApiBroker;
+  /** Hears the changes this node's writer committed (what the metrics count). */
+  committed(listener: (changes: TaskChange[]) => void): void;
+  /** Stops following the store, closes the feed. */
+  stopFeed(): void;
 }
 
 /**
@@ -42,9 +51,14 @@ export async function startApiParts(
   names: Topology,
   options: { stopping(): boolean },
 ): Promise<ApiParts> {
-  const store = await openSqliteStore(config.storePath);
+  const store = await openStore(config.storePath);
   const feed = createFeed();
-  const writer = createWriter(store, (changes) => feed.publish(changes));
+  const listeners: ((changes: TaskChange[]) => void)[] = [];
+  const unfollow = store.follow?.((changes) => feed.publish(changes));
+  const writer = createWriter(store, (changes) => {
+    if (!unfollow) feed.publish(changes);
+    for (const listener of listeners) listener(changes);
+  });
   const broker = connectApiBroker({
     config,
     names,
@@ -53,7 +67,17 @@ export async function startApiParts(
     writer,
     stopping: options.stopping,
   });
-  return { store, writer, feed, broker };
+  return {
+    store,
+    writer,
+    feed,
+    broker,
+    committed: (listener) => void listeners.push(listener),
+    stopFeed() {
+      unfollow?.();
+      feed.close();
+    },
+  };
 }
 
 /**
@@ -72,7 +96,7 @@ export async function startApiParts(
 export function apiDeps(
   config: Config,
   handlers: HandlerInfo[],
-  { store, writer, feed, broker }: ApiParts,
+  { store, writer, feed, broker, committed }: ApiParts,
   sources: Pick<ApiDeps, "notReady" | "workers">,
 ): ApiDeps {
   const metrics = createMetrics({
@@ -82,7 +106,8 @@ export function apiDeps(
     connected: broker.connected,
   });
   const rates = createRates();
-  feed.subscribeAll(metrics.observe);
+  committed(metrics.observe);
+  feed.subscribeAll(metrics.track);
   feed.subscribeAll(rates.observe);
   return {
     handlers,

@@ -75,7 +75,14 @@ async function follow(
     if (isTerminal(now.state)) return;
     while (open) {
       if (queue.length === 0) {
-        if (!(await nextChange()) && open) await stream.write(": keep-alive\n\n");
+        if (!(await nextChange()) && open) {
+          await stream.write(": keep-alive\n\n");
+          // A change the feed missed (a shared store's notice lost with its connection).
+          const later = await deps.store.get(id);
+          if (later && later.version > sent) {
+            queue.push({ type: later.state, task: later, steps: [] });
+          }
+        }
         continue;
       }
       for (const change of queue.splice(0)) {

@@ -5,22 +5,11 @@
  * @module
  */
 
+import { isPostgresUrl, redactUrl } from "../config.ts";
+import { errorMessage } from "../log.ts";
 import { openPostgresStore } from "./postgres.ts";
 import { openSqliteStore } from "./sqlite.ts";
 import type { TaskStore } from "./store.ts";
-
-/**
- * Whether `WARREN_STORE` names a PostgreSQL database.
- *
- * @example
- * ```ts
- * isPostgres("postgres://warren@db:5432/warren"); // true
- * isPostgres("./data/warren.db"); // false
- * ```
- */
-export function isPostgres(target: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(target);
-}
 
 /**
  * Opens the store.
@@ -31,6 +20,14 @@ export function isPostgres(target: string): boolean {
  * await store.close();
  * ```
  */
-export function openStore(target: string): Promise<TaskStore> {
-  return isPostgres(target) ? openPostgresStore(target) : openSqliteStore(target);
+export async function openStore(target: string): Promise<TaskStore> {
+  if (!isPostgresUrl(target)) return await openSqliteStore(target);
+  try {
+    return await openPostgresStore(target);
+  } catch (error) {
+    throw new Error(
+      `WARREN_STORE: cannot open the PostgreSQL store at ${redactUrl(target)}: ` +
+        errorMessage(error),
+    );
+  }
 }

@@ -125,14 +125,20 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     },
 
     follow(listener) {
-      const listening = sql.listen(CHANNEL, async (payload) => {
-        const told = JSON.parse(payload) as Told[];
+      // Notices are handled one after another, so views hear changes in commit order.
+      let chain = Promise.resolve();
+      const hear = async (told: Told[]) => {
         const records = await read(told.map((t) => t.id)).catch(() => undefined);
-        if (!records) return; // a change missed by a view, not by the store
-        listener(told.flatMap(({ id, type, steps }) => {
+        if (!records) return; // a change missed by the views, not by the store
+        listener(told.flatMap(({ id, type, steps, version }) => {
           const task = records.get(id);
-          return task ? [{ type: type ?? undefined, task, steps }] : [];
+          // Read after a later commit: that commit's own notice tells it.
+          return task?.version === version ? [{ type: type ?? undefined, task, steps }] : [];
         }));
+      };
+      const listening = sql.listen(CHANNEL, (payload) => {
+        const told = JSON.parse(payload) as Told[];
+        chain = chain.then(() => hear(told));
       });
       return () => {
         listening.then((subscription) => subscription.unlisten()).catch(() => {});
@@ -196,6 +202,7 @@ function update(tx: Tx, entry: BatchEntry) {
 /** What a commit tells the other nodes of one change. */
 interface Told {
   id: string;
+  version: number;
   type: TaskChange["type"] | null;
   steps: TaskChange["steps"];
 }
@@ -206,7 +213,7 @@ function notices(changes: TaskChange[]): string[] {
   let told: Told[] = [];
   let size = 2;
   for (const { type, task, steps } of changes) {
-    const one: Told = { id: task.id, type: type ?? null, steps };
+    const one: Told = { id: task.id, version: task.version, type: type ?? null, steps };
     const bytes = JSON.stringify(one).length + 1;
     if (size + bytes > NOTIFY_MAX && told.length > 0) {
       payloads.push(JSON.stringify(told));

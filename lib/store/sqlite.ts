@@ -1,11 +1,14 @@
 /**
  * The default task store: one SQLite file through `node:sqlite` (WAL mode), kept across restarts.
+ * One api process owns the file (it keeps copies of the records it wrote): a second one is
+ * refused at start, told to use PostgreSQL.
  *
  * @module
  */
 
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
+import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
@@ -79,6 +82,7 @@ const ADDED_COLUMNS = {
  */
 export async function openSqliteStore(path: string): Promise<TaskStore> {
   if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
+  const owner = path === ":memory:" ? undefined : await own(path);
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   db.exec(SCHEMA);
@@ -199,9 +203,25 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
 
     close() {
       if (db.isOpen) db.close();
+      owner?.close();
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Takes the file's lock (`<path>.lock`, held until the store closes or the process ends), or
+ * refuses: another api process uses the file. The lock is separate from the database, so
+ * readers of the file (a backup, `sqlite3`) are not in the way.
+ */
+async function own(path: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(`${path}.lock`, { create: true, write: true });
+  if (await file.tryLock(true)) return file;
+  file.close();
+  throw new ConfigError(
+    `WARREN_STORE ${path} is in use by another Warren api process; SQLite serves one api ` +
+      "process: to run several, set WARREN_STORE to a postgres:// URL",
+  );
 }
 
 function json(value: unknown): string | null {

@@ -26,7 +26,8 @@ interface Session {
 
 /** What {@linkcode startConsumer} needs. */
 export interface ConsumerOptions {
-  url: string;
+  /** The broker's nodes (see `Config.amqpUrls`). */
+  urls: readonly string[];
   /** Shown in the broker's management UI. */
   name: string;
   names: Topology;
@@ -91,7 +92,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   };
 
   const link = (options.open ?? openLink)<Session>({
-    url: options.url,
+    urls: options.urls,
     name: options.name,
     log,
     setup: async (model: ChannelModel) => {

@@ -100,7 +100,7 @@ async function start(message: StartMessage): Promise<void> {
     context: (task, signal) => createContext(task, signal, { report, enqueue }),
   });
   consumer = startConsumer({
-    url: message.amqpUrl,
+    urls: message.amqpUrls,
     name: `warren ${message.prefix} worker ${name}#${message.index}`,
     names,
     handler: name,

@@ -47,7 +47,7 @@ export interface StartMessage {
   handlers: HandlerSchema[];
   /** Largest payload a delivery may carry (`WARREN_MAX_BODY`). */
   maxBodyBytes: number;
-  amqpUrl: string;
+  amqpUrls: string[];
   prefix: string;
   /** Position of this worker among its handler's workers, for names in logs and the broker. */
   index: number;

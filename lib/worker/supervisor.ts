@@ -25,7 +25,7 @@ export interface Supervisor {
 /** Options of {@linkcode startSupervisor}. */
 export interface SupervisorOptions {
   handlers: HandlerInfo[];
-  amqpUrl: string;
+  amqpUrls: string[];
   prefix: string;
   /** Largest payload a delivery may carry (`WARREN_MAX_BODY`). */
   maxBodyBytes: number;
@@ -59,7 +59,7 @@ const RESTART_BACKOFF = { minMs: 500, maxMs: 30_000 };
  * import { discoverHandlers } from "../discover.ts";
  * const supervisor = startSupervisor({
  *   handlers: await discoverHandlers("./handlers"),
- *   amqpUrl: "amqp://guest:guest@localhost:5672",
+ *   amqpUrls: ["amqp://guest:guest@localhost:5672"],
  *   prefix: "warren",
  *   maxBodyBytes: 1 << 20,
  *   log: { level: "info", format: "text", secrets: [] },
@@ -110,7 +110,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         handler: slot.handler,
         handlers: options.handlers.map((h) => ({ name: h.name, schema: h.config.schema })),
         maxBodyBytes: options.maxBodyBytes,
-        amqpUrl: options.amqpUrl,
+        amqpUrls: options.amqpUrls,
         prefix: options.prefix,
         index: slot.index,
         log: options.log,

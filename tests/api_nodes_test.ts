@@ -1,0 +1,110 @@
+/**
+ * Several api nodes, one truth: two api processes and a worker process on one PostgreSQL store
+ * answer every task alike, whichever node took it, and each node's live views hear every task.
+ * Two api processes on one SQLite file are refused.
+ */
+
+import assert from "node:assert/strict";
+import { createDatabase } from "./helpers/postgres.ts";
+import {
+  deleteTopology,
+  getJson,
+  type Json,
+  postTask,
+  readSse,
+  runWarren,
+  startWarren,
+  uniquePrefix,
+  waitFor,
+} from "./helpers/warren.ts";
+import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
+
+Deno.test("api nodes: a second api process on one SQLite file is refused, told to use PostgreSQL", async () => {
+  const prefix = uniquePrefix("sqlite-twice");
+  // Not ready without a worker process on its queues; it listens, and that is enough here.
+  const first = await startWarren({ prefix, args: ["--role=api"], ready: false });
+  try {
+    const second = await runWarren({
+      prefix,
+      args: ["--role=api"],
+      env: { WARREN_STORE: first.storePath },
+    });
+    assert.equal(second.code, 2, second.output);
+    const lines = second.output.split("\n").filter((line) => line.startsWith("warren: "));
+    assert.equal(lines.length, 1, second.output);
+    assert.match(lines[0], /WARREN_STORE .* is in use by another Warren api process/);
+    assert.match(lines[0], /set WARREN_STORE to a postgres:\/\/ URL/);
+    const [status] = await getJson(`${first.url}/tasks`);
+    assert.equal(status, 200, "the first one goes on");
+  } finally {
+    await first.stop();
+    await deleteTopology(prefix);
+  }
+});
+
+Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", async (t) => {
+  const prefix = uniquePrefix("api-nodes");
+  const db = await createDatabase();
+  const env = { WARREN_STORE: db.url };
+  const worker = await startWarren({ prefix, args: ["--role=worker"] });
+  const a = await startWarren({ prefix, env, args: ["--role=api"] });
+  const b = await startWarren({ prefix, env, args: ["--role=api"] });
+  try {
+    await t.step(
+      "a task POSTed to A is on B once A answered 202; B's SSE hears it end",
+      async () => {
+        const [status, task] = await postTask(a.url, "slow", { ms: 150 });
+        assert.equal(status, 202);
+        const [found, onB] = await getJson(`${b.url}/tasks/${task.id}`);
+        assert.equal(found, 200, "committed before the 202");
+        assert.ok(["queued", "running", "succeeded"].includes(onB.state), onB.state);
+        const events = await readSse(`${b.url}/tasks/${task.id}/events`);
+        assert.equal(events.at(-1)?.event, "succeeded", JSON.stringify(events));
+      },
+    );
+
+    await t.step("tasks POSTed to both end alike on both; counters sum to each once", async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const [status, task] = await postTask(i % 2 ? b.url : a.url, "echo", { i });
+        assert.equal(status, 202);
+        ids.push(task.id);
+      }
+      const states = async (url: string) => {
+        const all = await Promise.all(ids.map((id) => getJson(`${url}/tasks/${id}`)));
+        return all.map(([, task]: [number, Json]) => task.state);
+      };
+      await waitFor(
+        async () => (await states(a.url)).every((s) => s === "succeeded"),
+        20_000,
+        "100 tasks succeeded on A",
+      );
+      assert.deepEqual(await states(b.url), ids.map(() => "succeeded"));
+      const succeeded = async (url: string) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return sampleValue(parseExposition(text), "warren_tasks_succeeded_total", {
+          handler: "echo",
+        }) ?? 0;
+      };
+      assert.equal((await succeeded(a.url)) + (await succeeded(b.url)), 100);
+    });
+
+    await t.step("the dashboard's stream on B hears a task POSTed to A", async () => {
+      const stream = await fetch(`${b.url}/stream`, { signal: AbortSignal.timeout(10_000) });
+      const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+      const [, task] = await postTask(a.url, "echo", { seen: "on B" });
+      let text = "";
+      while (!text.includes(task.id) || !text.includes("succeeded")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      await reader.cancel();
+      assert.ok(text.includes(task.id), "B's stream told of A's task");
+    });
+  } finally {
+    await Promise.all([a.stop(), b.stop(), worker.stop()]);
+    await deleteTopology(prefix);
+    await db.drop();
+  }
+});
