@@ -11,6 +11,7 @@ import {
   getJson,
   type Json,
   postTask,
+  type Process,
   readSse,
   runWarren,
   startWarren,
@@ -45,11 +46,16 @@ Deno.test("api nodes: a second api process on one SQLite file is refused, told t
 Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", async (t) => {
   const prefix = uniquePrefix("api-nodes");
   const db = await createDatabase();
-  const env = { WARREN_STORE: db.url };
-  const worker = await startWarren({ prefix, args: ["--role=worker"] });
-  const a = await startWarren({ prefix, env, args: ["--role=api"] });
-  const b = await startWarren({ prefix, env, args: ["--role=api"] });
+  const started: Process[] = [];
+  const start = async (role: string, env: Record<string, string> = {}) => {
+    const process = await startWarren({ prefix, env, args: [`--role=${role}`] });
+    started.push(process);
+    return process;
+  };
   try {
+    await start("worker");
+    const a = await start("api", { WARREN_STORE: db.url });
+    const b = await start("api", { WARREN_STORE: db.url });
     await t.step(
       "a task POSTed to A is on B once A answered 202; B's SSE hears it end",
       async () => {
@@ -103,7 +109,7 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
       assert.ok(text.includes(task.id), "B's stream told of A's task");
     });
   } finally {
-    await Promise.all([a.stop(), b.stop(), worker.stop()]);
+    await Promise.all(started.map((process) => process.stop()));
     await deleteTopology(prefix);
     await db.drop();
   }
