@@ -8,18 +8,9 @@
  */
 
 import { waitFor } from "../tests/helpers/warren.ts";
-import {
-  apiOnly,
-  BODY,
-  CONNECTIONS,
-  counter,
-  cpuMs,
-  finish,
-  say,
-  sleep,
-  warren,
-} from "./harness.ts";
+import { apiOnly, BODY, CONNECTIONS, cpuMs, finish, say, sleep, warren } from "./harness.ts";
 import { hasWrk, postLoad } from "./load.ts";
+import { storeCounter } from "./stores.ts";
 
 const SECONDS = 5;
 const generator = Deno.args.includes("--generator=fetch") || !(await hasWrk())
@@ -31,7 +22,7 @@ const broker = () => brokerPid ? cpuMs(brokerPid) : NaN;
 const api = await apiOnly();
 let worker;
 try {
-  const store = counter(api);
+  const store = storeCounter(api);
 
   say(`enqueue: ${SECONDS} s of POST /tasks/noop from ${CONNECTIONS} connections (${generator})`);
   let [apiMs, brokerMs] = [cpuMs(api.pid), broker()];
@@ -46,7 +37,7 @@ try {
   let tasks = 0;
   for (let seen = -1; seen !== tasks; await sleep(500)) {
     seen = tasks;
-    tasks = store.total("noop");
+    tasks = await store.total("noop");
   }
   const enqueue = { api: cpuMs(api.pid) - apiMs, broker: broker() - brokerMs };
 
@@ -54,13 +45,17 @@ try {
   [apiMs, brokerMs] = [cpuMs(api.pid), broker()];
   worker = await warren({}, ["--role=worker"], { prefix: api.prefix, ready: false });
   const workerMs = cpuMs(worker.pid);
-  await waitFor(() => store.count("noop", "succeeded") >= tasks, 120_000, "every task to run");
+  await waitFor(
+    async () => (await store.count("noop", "succeeded")) >= tasks,
+    120_000,
+    "every task to run",
+  );
   const run = {
     worker: cpuMs(worker.pid) - workerMs,
     api: cpuMs(api.pid) - apiMs,
     broker: broker() - brokerMs,
   };
-  store.close();
+  await store.close();
 
   const us = (ms: number) => Number.isNaN(ms) ? "n/a" : `${Math.round((ms * 1000) / tasks)} µs`;
   console.log(`\nCPU per task, ${tasks} no-op tasks (${Math.round(load.perSecond)} POST/s)\n`);

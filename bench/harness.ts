@@ -1,11 +1,9 @@
 /**
- * What the benchmark's phases share: starting Warren with the bench handlers, counting tasks in
- * its store, enqueueing, reading a process's memory and CPU time.
+ * What the benchmark's phases share: starting Warren with the bench handlers, enqueueing, reading a process's memory and CPU time.
  *
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import {
   deleteTopology,
@@ -80,25 +78,6 @@ export async function apiOnly(): Promise<Process> {
 export async function finish(process: Process): Promise<void> {
   await process.stop();
   await deleteTopology(process.prefix, BENCH_HANDLERS);
-}
-
-/** Counts tasks of a handler in a state, straight from the store file. */
-export function counter(process: Process) {
-  const db = new DatabaseSync(process.storePath, { readOnly: true });
-  const count = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ? AND state = ?");
-  const total = db.prepare("SELECT count(*) AS n FROM tasks WHERE handler = ?");
-  return {
-    count: (handler: string, state: string) => (count.get(handler, state) as { n: number }).n,
-    total: (handler: string) => (total.get(handler) as { n: number }).n,
-    latencies: (ids: string[]) => {
-      const row = db.prepare("SELECT created_at, finished_at FROM tasks WHERE id = ?");
-      return ids.map((id) => {
-        const r = row.get(id) as { created_at: number; finished_at: number };
-        return r.finished_at - r.created_at;
-      }).sort((a, b) => a - b);
-    },
-    close: () => db.close(),
-  };
 }
 
 /** POSTs `count` tasks from `concurrency` connections; returns their ids (all must be 202). */

@@ -8,9 +8,12 @@
 
 import { fileURLToPath as fromFileUrl } from "node:url";
 
+/** The HTTP load generator: wrk, or fetch in this process. */
+export type Generator = "wrk" | "deno-fetch";
+
 /** What a load run measured. */
 export interface LoadResult {
-  generator: "wrk" | "deno-fetch";
+  generator: Generator;
   requests: number;
   perSecond: number;
   p50Ms: number;
@@ -21,7 +24,7 @@ export interface LoadResult {
 
 /** Options of {@linkcode postLoad}. */
 export interface LoadOptions {
-  generator: "wrk" | "deno-fetch";
+  generator: Generator;
   url: string;
   connections: number;
   seconds: number;

@@ -1,6 +1,8 @@
 /**
- * `deno task bench [--quick | --smoke] [--generator=wrk|fetch] [--connections=64]`: Warren's throughput, latency and
- * footprint beside the broker's own ceiling, measured in one run against the same broker. Prints a
+ * `deno task bench [--quick | --smoke] [--store=sqlite|postgres] [--generator=wrk|fetch] [--connections=64]`:
+ * Warren's throughput, latency and footprint beside the broker's own ceiling, measured in one run
+ * against the same broker. The end-to-end phase runs on both stores, each with its CPU per task;
+ * `--store` picks the one the latency is measured on (default sqlite). Prints a
  * table, writes bench/results/<timestamp>.json and latest.json (`--quick`: quick.json, `--smoke`:
  * smoke.json; `BENCH_RESULTS` names another folder), and fails if any task is unaccounted for.
  * `--smoke` is a few seconds of each phase, for the test suite: it proves the benchmark, not Warren.
@@ -16,7 +18,6 @@ import {
   apiOnly,
   BODY,
   CONNECTIONS,
-  counter,
   enqueueMany,
   finish,
   rssMb,
@@ -25,6 +26,8 @@ import {
   warren,
 } from "./harness.ts";
 import { hasWrk, percentile, postLoad } from "./load.ts";
+import { type EndToEnd, endToEnd } from "./e2e.ts";
+import { storeCounter, storeFlag } from "./stores.ts";
 
 const mode = Deno.args.includes("--smoke")
   ? "smoke"
@@ -66,6 +69,7 @@ const SIZES = {
   },
 };
 const size = SIZES[mode];
+const primary = storeFlag(Deno.args);
 
 // 1. The ceiling ------------------------------------------------------------------------------
 say("1/6 ceiling: raw amqplib, confirmed persistent publishes, manual acks");
@@ -114,77 +118,21 @@ try {
   await finish(api);
 }
 
-// 3. End to end -------------------------------------------------------------------------------
+// 3. End to end, on both stores -------------------------------------------------------------
 say(
-  `3/6 end to end: ${size.e2eSeconds} s of POSTs (${generator}), until the store shows all succeeded`,
+  `3/6 end to end: ${size.e2eSeconds} s of POSTs (${generator}), until the store shows all ` +
+    `succeeded; on ${primary}, then on ${primary === "sqlite" ? "postgres" : "sqlite"}`,
 );
-let e2ePerSecond: number;
-let e2eLatencies: number[];
-let e2eTasks = 0;
-{
-  const process = await warren();
-  const store = counter(process);
-  try {
-    const started = performance.now();
-    const load = await postLoad({
-      generator,
-      url: `${process.url}/tasks/noop`,
-      connections: CONNECTIONS,
-      seconds: size.e2eSeconds,
-      body: BODY,
-    });
-    if (load.failures > 0) throw new Error(`end to end: ${load.failures} answers were not 202`);
-    // The store records each task before its 202; requests cut off in flight may add a few.
-    const accepted = load.requests;
-    const allDone = () => {
-      const total = store.total("noop");
-      return total >= accepted && store.count("noop", "succeeded") === total ? total : 0;
-    };
-    let all = await waitFor(allDone, 120_000, "every accepted task to succeed");
-    e2ePerSecond = all / ((performance.now() - started) / 1000);
-    // A request cut off in flight may still land: wait until the count holds still.
-    for (let last = 0; last !== all;) {
-      last = all;
-      await sleep(500);
-      all = await waitFor(allDone, 30_000, "stragglers to succeed");
-    }
-    if (all - accepted > CONNECTIONS) {
-      throw new Error(`end to end: ${all} tasks ran but only ${accepted} got 202`);
-    }
-    e2eTasks = all;
-    say(`   ${accepted} tasks got 202, ${all} succeeded (+${all - accepted} cut off in flight)`);
-
-    say(`   latency at a fixed ${size.rate} tasks/s for ${size.rateSeconds} s`);
-    const ids: string[] = [];
-    const total = size.rate * size.rateSeconds;
-    const t0 = performance.now();
-    const posts: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = t0 + (i * 1000) / size.rate;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      posts.push(
-        fetch(`${process.url}/tasks/noop`, { method: "POST", body: BODY }).then(async (r) => {
-          const answer = await r.json();
-          if (r.status !== 202) throw new Error(`latency run: ${r.status} ${answer.detail}`);
-          ids.push(answer.id);
-        }),
-      );
-    }
-    await Promise.all(posts);
-    const expected = e2eTasks + total;
-    await waitFor(() => store.count("noop", "succeeded") >= expected, 60_000, "the latency tasks");
-    const succeeded = store.count("noop", "succeeded");
-    if (succeeded !== expected) {
-      throw new Error(`end to end: ${succeeded} succeeded, expected ${expected}`);
-    }
-    e2eLatencies = store.latencies(ids);
-    say(`   ${succeeded} tasks succeeded, none lost, none extra`);
-  } finally {
-    store.close();
-    await finish(process);
-  }
+const e2e: Record<string, EndToEnd> = {};
+for (const kind of [primary, primary === "sqlite" ? "postgres" as const : "sqlite" as const]) {
+  e2e[kind] = await endToEnd(kind, {
+    generator,
+    seconds: size.e2eSeconds,
+    latency: kind === primary ? { rate: size.rate, seconds: size.rateSeconds } : undefined,
+  });
 }
+const e2ePerSecond = e2e[primary].perSecond;
+const e2eLatencies = e2e[primary].latencies;
 
 // 4 and 5. Scaling and isolation ----------------------------------------------------------
 const cpuPerSecond: Record<number, number> = {};
@@ -196,21 +144,33 @@ for (const workers of [1, 2]) {
     }/6 CPU-bound: ${size.spinTasks} spin tasks with ${workers} worker(s)`,
   );
   const process = await warren({ BENCH_SPIN_WORKERS: String(workers) });
-  const store = counter(process);
+  const store = storeCounter(process);
   try {
     const body = JSON.stringify({ rounds: size.spinRounds });
     await enqueueMany(process.url, "spin", 2 * workers, body); // warm up the JIT of each worker
-    await waitFor(() => store.count("spin", "succeeded") >= 2 * workers, 60_000, "warm-up");
+    await waitFor(
+      async () => (await store.count("spin", "succeeded")) >= 2 * workers,
+      60_000,
+      "warm-up",
+    );
     const started = performance.now();
     await enqueueMany(process.url, "spin", size.spinTasks, body);
     const expected = size.spinTasks + 2 * workers;
-    await waitFor(() => store.count("spin", "succeeded") >= expected, 300_000, "spin tasks");
+    await waitFor(
+      async () => (await store.count("spin", "succeeded")) >= expected,
+      300_000,
+      "spin tasks",
+    );
     cpuPerSecond[workers] = size.spinTasks / ((performance.now() - started) / 1000);
 
     if (workers === 2) {
       say(`   isolation: ${size.healthzRequests} GET /healthz while both workers spin`);
       await enqueueMany(process.url, "spin", 8, JSON.stringify({ rounds: size.spinRounds * 50 }));
-      await waitFor(() => store.count("spin", "running") === 2, 30_000, "both workers busy");
+      await waitFor(
+        async () => (await store.count("spin", "running")) === 2,
+        30_000,
+        "both workers busy",
+      );
       const latencies: number[] = [];
       for (let i = 0; i < size.healthzRequests; i++) {
         const t0 = performance.now();
@@ -218,11 +178,13 @@ for (const workers of [1, 2]) {
         await response.body?.cancel();
         latencies.push(performance.now() - t0);
       }
-      if (store.count("spin", "running") < 1) throw new Error("isolation: the workers went idle");
+      if ((await store.count("spin", "running")) < 1) {
+        throw new Error("isolation: the workers went idle");
+      }
       healthzP99 = percentile(latencies.sort((a, b) => a - b), 99);
     }
   } finally {
-    store.close();
+    await store.close();
     await finish(process);
   }
 }
@@ -267,7 +229,16 @@ const results = {
   enqueue_per_s: round(enqueue.perSecond, 0),
   enqueue_p50_ms: round(enqueue.p50Ms, 2),
   enqueue_p99_ms: round(enqueue.p99Ms, 2),
+  store: primary,
   e2e_per_s: round(e2ePerSecond, 0),
+  e2e_per_s_sqlite: round(e2e.sqlite.perSecond, 0),
+  e2e_per_s_postgres: round(e2e.postgres.perSecond, 0),
+  e2e_postgres_of_sqlite: round(e2e.postgres.perSecond / e2e.sqlite.perSecond, 2),
+  cpu_us_per_task_sqlite: { warren: e2e.sqlite.warrenCpuUs, database: 0 },
+  cpu_us_per_task_postgres: {
+    warren: e2e.postgres.warrenCpuUs,
+    database: e2e.postgres.databaseCpuUs,
+  },
   e2e_p50_ms: round(percentile(e2eLatencies, 50), 1),
   e2e_p99_ms: round(percentile(e2eLatencies, 99), 1),
   e2e_rate_per_s: size.rate,
@@ -290,13 +261,28 @@ const rows: [string, string, string, string][] = [
   ],
   ["enqueue latency p50 / p99", `${results.enqueue_p50_ms} / ${results.enqueue_p99_ms} ms`, "", ""],
   [
-    "end to end (HTTP to succeeded)",
+    `end to end (HTTP to succeeded, ${primary})`,
     `${results.e2e_per_s} tasks/s`,
     ratio(e2ePerSecond),
     check(e2ePerSecond >= 0.35 * ceiling, ">= 35%"),
   ],
   [
-    `e2e latency p50 / p99 at ${size.rate}/s`,
+    "end to end, SQLite store",
+    `${results.e2e_per_s_sqlite} tasks/s`,
+    `CPU ${e2e.sqlite.warrenCpuUs} µs/task`,
+    "",
+  ],
+  [
+    "end to end, PostgreSQL store",
+    `${results.e2e_per_s_postgres} tasks/s`,
+    `CPU ${e2e.postgres.warrenCpuUs} + ${e2e.postgres.databaseCpuUs} (db) µs/task`,
+    check(
+      results.e2e_postgres_of_sqlite >= 0.8,
+      `>= 80% of SQLite: ${results.e2e_postgres_of_sqlite}`,
+    ),
+  ],
+  [
+    `e2e latency p50 / p99 at ${size.rate}/s (${primary})`,
     `${results.e2e_p50_ms} / ${results.e2e_p99_ms} ms`,
     "",
     "",

@@ -12,6 +12,9 @@ const KEYS = [
   "enqueue_per_s",
   "enqueue_p99_ms",
   "e2e_per_s",
+  "e2e_per_s_sqlite",
+  "e2e_per_s_postgres",
+  "e2e_postgres_of_sqlite",
   "e2e_p50_ms",
   "e2e_p99_ms",
   "healthz_p99_ms_cpu_load",
@@ -39,6 +42,9 @@ Deno.test("bench: a smoke run accounts for every task and writes every figure", 
     assert.ok(Number.isFinite(json[key]) && json[key] > 0, `${key} = ${json[key]}`);
   }
   assert.equal(json.load_generator, "deno-fetch");
+  assert.ok(json.cpu_us_per_task_sqlite.warren > 0, "CPU per task on SQLite");
+  assert.ok(json.cpu_us_per_task_postgres.warren > 0, "CPU per task on PostgreSQL");
+  assert.ok(json.cpu_us_per_task_postgres.database > 0, "the database server's CPU per task");
   assert.match(json.machine.description, /\d+ × /);
   assert.match(json.machine.broker, /RabbitMQ \d+\.\d+/);
   await Deno.remove(results, { recursive: true });
