@@ -65,6 +65,22 @@ Deno.test("startup: bad settings stop it with one line naming them", async () =>
   }
 });
 
+Deno.test("startup: a PostgreSQL store that cannot be reached stops it, its password unsaid", async () => {
+  // Port 1 refuses at once.
+  const { code, output } = await runWarren({
+    env: { WARREN_STORE: "postgres://warren:pg-hunter22-secret@127.0.0.1:1/warren" },
+    args: ["--role=api"],
+  });
+  assert.equal(code, 1, output);
+  const lines = output.split("\n").filter((line) => line.startsWith("warren: "));
+  assert.equal(lines.length, 1, output);
+  assert.match(
+    lines[0],
+    /^warren: WARREN_STORE: cannot open the PostgreSQL store at postgres:\/\/warren:\*\*\*@127\.0\.0\.1:1\/warren: /,
+  );
+  assert.ok(!output.includes("pg-hunter22-secret"), output);
+});
+
 Deno.test("startup: a handler file with a bad name is refused, naming it", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(join(dir, "Resize Image.ts"), "export default () => 1;");

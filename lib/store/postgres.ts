@@ -53,6 +53,8 @@ const MIGRATION_LOCK = "7220131017355626";
 const CHANNEL = "warren_tasks";
 /** Largest NOTIFY payload PostgreSQL takes is 8000 bytes; leave room. */
 const NOTIFY_MAX = 7_000;
+/** A record this long or shorter (as JSON) goes with its notice, saving each node a read. */
+const CARRY_MAX = 2_000;
 /** Times a batch starts again when another node created one of its rows meanwhile. */
 const RETRIES = 5;
 
@@ -73,7 +75,8 @@ class RowAppeared extends Error {
  */
 export async function openPostgresStore(url: string): Promise<TaskStore> {
   const sql: Sql = postgres(url, {
-    max: 4,
+    // Four batches at once (the writer's slots), reads beside them.
+    max: 8,
     onnotice: () => {},
     connection: { application_name: "warren" },
     types: {
@@ -93,6 +96,8 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   };
 
   return {
+    concurrency: 4,
+
     async apply(events) {
       for (let tries = 1;; tries++) {
         try {
@@ -128,10 +133,13 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       // Notices are handled one after another, so views hear changes in commit order.
       let chain = Promise.resolve();
       const hear = async (told: Told[]) => {
-        const records = await read(told.map((t) => t.id)).catch(() => undefined);
+        const missing = told.filter((t) => !t.task).map((t) => t.id);
+        const records = missing.length === 0
+          ? new Map()
+          : await read(missing).catch(() => undefined);
         if (!records) return; // a change missed by the views, not by the store
-        listener(told.flatMap(({ id, type, steps, version }) => {
-          const task = records.get(id);
+        listener(told.flatMap(({ id, type, steps, version, task: carried }) => {
+          const task = carried ?? records.get(id);
           // Read after a later commit: that commit's own notice tells it.
           return task?.version === version ? [{ type: type ?? undefined, task, steps }] : [];
         }));
@@ -167,7 +175,7 @@ async function migrate(sql: Sql): Promise<void> {
 
 /**
  * One batch in one transaction: the rows it touches, locked in id order; folded; new rows
- * inserted, changed ones updated; every node told.
+ * inserted, changed ones updated in one statement, every node told: those three pipelined.
  */
 async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
   const ids = [...new Set(events.map((event) => event.id))].sort();
@@ -176,33 +184,63 @@ async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
   const entries = foldBatch(events, (event) => stored.get(event.id));
   const written = [...entries.values()].filter((entry) => entry.task && entry.dirty);
   const fresh = written.filter((entry) => entry.before === undefined);
+  const changed = written.filter((entry) => entry.before !== undefined);
+  const changes = changesOf(entries);
+  const steps: Promise<unknown>[] = [];
   if (fresh.length > 0) {
     const values = fresh.map((entry) => ({ ...stateColumns(entry.task!), ...firstColumns(entry) }));
-    const inserted = await tx`INSERT INTO tasks ${
-      tx(values)
-    } ON CONFLICT (id) DO NOTHING RETURNING id`;
-    if (inserted.length < fresh.length) throw new RowAppeared("a row was created meanwhile");
+    steps.push(
+      tx`INSERT INTO tasks ${tx(values)} ON CONFLICT (id) DO NOTHING RETURNING id`.then((rows) => {
+        if (rows.length < fresh.length) throw new RowAppeared("a row was created meanwhile");
+      }),
+    );
   }
-  await Promise.all(
-    written.filter((entry) => entry.before !== undefined).map((entry) => update(tx, entry)),
-  );
-  const changes = changesOf(entries);
-  for (const payload of notices(changes)) await tx`SELECT pg_notify(${CHANNEL}, ${payload})`;
+  if (changed.length > 0) steps.push(update(tx, changed));
+  for (const payload of notices(changes)) steps.push(tx`SELECT pg_notify(${CHANNEL}, ${payload})`);
+  await Promise.all(steps);
   return changes;
 }
 
-/** Writes a changed row; its payload only when it was filled in (a payload is written once). */
-function update(tx: Tx, entry: BatchEntry) {
-  const task = entry.task!;
-  const columns: Record<string, unknown> = stateColumns(task);
-  if (task.payload !== entry.before?.payload) columns.payload = json(task.payload);
-  return tx`UPDATE tasks SET ${tx(columns)} WHERE id = ${task.id}`;
+/**
+ * Writes the changed rows in one statement; a payload only where it was filled in (a payload is
+ * written once).
+ */
+function update(tx: Tx, entries: BatchEntry[]) {
+  const tasks = entries.map((entry) => entry.task!);
+  const column = <T>(pick: (task: TaskRecord) => T) => tasks.map(pick);
+  // postgres.js sends a list of booleans as one boolean: they go as text.
+  const filled = entries.map((entry) => entry.task!.payload !== entry.before?.payload);
+  return tx`
+    UPDATE tasks SET
+      state = u.state, attempts = u.attempts, replays = u.replays, result = u.result,
+      error = u.error, progress = u.progress, created_at = u.created_at,
+      started_at = u.started_at, finished_at = u.finished_at, run_at = u.run_at,
+      history = u.history, version = u.version, dead_letter = u.dead_letter,
+      payload = CASE WHEN u.filled THEN u.payload ELSE tasks.payload END
+    FROM unnest(
+      ${column((t) => t.id)}::text[], ${column((t) => t.state)}::text[],
+      ${column((t) => t.attempts)}::int[], ${column((t) => t.replays)}::int[],
+      ${column((t) => json(t.result))}::text[], ${column((t) => json(t.error))}::text[],
+      ${column((t) => json(t.progress))}::text[], ${column((t) => t.createdAt ?? null)}::bigint[],
+      ${column((t) => t.startedAt ?? null)}::bigint[], ${
+    column((t) => t.finishedAt ?? null)
+  }::bigint[],
+      ${column((t) => t.runAt ?? null)}::bigint[], ${
+    column((t) => JSON.stringify(t.history))
+  }::text[],
+      ${column((t) => t.version)}::int[], ${column((t) => String(t.deadLetter))}::text[]::bool[],
+      ${filled.map(String)}::text[]::bool[], ${column((t) => json(t.payload))}::text[]
+    ) AS u(id, state, attempts, replays, result, error, progress, created_at, started_at,
+           finished_at, run_at, history, version, dead_letter, filled, payload)
+    WHERE tasks.id = u.id`;
 }
 
 /** What a commit tells the other nodes of one change. */
 interface Told {
   id: string;
   version: number;
+  /** The record itself when it is small; else the listeners read it. */
+  task?: TaskRecord;
   type: TaskChange["type"] | null;
   steps: TaskChange["steps"];
 }
@@ -213,8 +251,10 @@ function notices(changes: TaskChange[]): string[] {
   let told: Told[] = [];
   let size = 2;
   for (const { type, task, steps } of changes) {
-    const one: Told = { id: task.id, version: task.version, type: type ?? null, steps };
-    const bytes = JSON.stringify(one).length + 1;
+    const brief: Told = { id: task.id, version: task.version, type: type ?? null, steps };
+    const full = JSON.stringify({ ...brief, task });
+    const one = full.length <= CARRY_MAX ? { ...brief, task } : brief;
+    const bytes = (one === brief ? JSON.stringify(brief) : full).length + 1;
     if (size + bytes > NOTIFY_MAX && told.length > 0) {
       payloads.push(JSON.stringify(told));
       told = [];

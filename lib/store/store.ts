@@ -46,6 +46,11 @@ export interface TaskPage {
 export interface TaskStore {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
+  /**
+   * Batches the store may apply at once (default 1). More than one only where any order of
+   * concurrent batches folds to the same records.
+   */
+  readonly concurrency?: number;
   /** One task, or undefined. */
   get(id: string): Promise<TaskRecord | undefined>;
   /** Recent tasks, newest first, as summaries, a page at a time. */

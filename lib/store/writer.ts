@@ -1,7 +1,9 @@
 /**
  * Group commit for the task store: writes from everywhere in the process (each POST's "queued"
- * record, each batch of lifecycle events) that arrive in the same turn of the event loop go into
- * one transaction. A write resolves when its transaction committed.
+ * record, each batch of lifecycle events) that arrive while the store is busy go into one
+ * transaction, started as soon as a transaction slot is free (one for SQLite; a few for a store
+ * that takes several at once, see {@linkcode TaskStore.concurrency}). A write resolves when its
+ * transaction committed.
  *
  * @module
  */
@@ -42,8 +44,10 @@ export function createWriter(
   store: TaskStore,
   onChanges: (changes: TaskChange[]) => void,
 ): StoreWriter {
+  const limit = store.concurrency ?? 1;
   let waiting: Waiting[] = [];
-  let chain = Promise.resolve();
+  let running = 0;
+  const drained: (() => void)[] = [];
 
   const commit = async (batch: Waiting[]) => {
     try {
@@ -54,16 +58,23 @@ export function createWriter(
     }
   };
 
-  const flush = () => {
-    if (waiting.length > 0) {
+  /** Starts a batch of everything waiting while a transaction slot is free. */
+  const cut = () => {
+    while (waiting.length > 0 && running < limit) {
       const batch = waiting;
       waiting = [];
-      chain = chain.then(() => commit(batch));
+      running++;
+      commit(batch).finally(() => {
+        running--;
+        cut();
+        if (running === 0 && waiting.length === 0) {
+          for (const resolve of drained.splice(0)) resolve();
+        }
+      });
     }
-    return chain;
   };
 
-  const schedule = createFlusher(flush, COMMIT_INTERVAL_MS);
+  const schedule = createFlusher(cut, COMMIT_INTERVAL_MS);
 
   return {
     write(events) {
@@ -72,6 +83,10 @@ export function createWriter(
       schedule();
       return done.promise;
     },
-    flush,
+    flush() {
+      cut();
+      if (running === 0 && waiting.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => drained.push(resolve));
+    },
   };
 }
