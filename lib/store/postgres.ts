@@ -15,7 +15,8 @@ import postgres from "postgres";
 import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
-import { summarize, type TaskRecord, type TaskSummary } from "./task.ts";
+import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
+import type { TaskRecord } from "./task.ts";
 
 type Sql = postgres.Sql<{ bigint: number }>;
 type Tx = postgres.TransactionSql<{ bigint: number }>;
@@ -92,7 +93,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
 
   const read = async (ids: string[]): Promise<Map<string, TaskRecord>> => {
     const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${ids})`;
-    return new Map(rows.map((row) => [row.id as string, fromRow(row)]));
+    return new Map(rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]));
   };
 
   return {
@@ -120,7 +121,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
         ORDER BY seq DESC LIMIT ${filter.limit + 1}`;
       const page = rows.slice(0, filter.limit);
       return {
-        tasks: page.map(summaryOf),
+        tasks: page.map((row) => summaryOf(row as unknown as SummaryRow)),
         next: rows.length > filter.limit ? page.at(-1)!.seq as number : undefined,
       };
     },
@@ -180,7 +181,9 @@ async function migrate(sql: Sql): Promise<void> {
 async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
   const ids = [...new Set(events.map((event) => event.id))].sort();
   const rows = await tx`SELECT * FROM tasks WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
-  const stored = new Map(rows.map((row) => [row.id as string, fromRow(row)]));
+  const stored = new Map(
+    rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]),
+  );
   const entries = foldBatch(events, (event) => stored.get(event.id));
   const written = [...entries.values()].filter((entry) => entry.task && entry.dirty);
   const fresh = written.filter((entry) => entry.before === undefined);
@@ -283,14 +286,6 @@ function where(sql: Sql, filter: TaskFilter) {
   return sql`WHERE ${conditions.reduce((all, one) => sql`${all} AND ${one}`)}`;
 }
 
-function json(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function parse(text: unknown): unknown {
-  return text === null || text === undefined ? null : JSON.parse(text as string);
-}
-
 /** The columns a new row has beside its state: written once. */
 function firstColumns(entry: BatchEntry) {
   return { id: entry.task!.id, handler: entry.task!.handler, payload: json(entry.task!.payload) };
@@ -313,40 +308,4 @@ function stateColumns(task: TaskRecord) {
     version: task.version,
     dead_letter: task.deadLetter,
   };
-}
-
-function fromRow(row: postgres.Row): TaskRecord {
-  return {
-    id: row.id,
-    handler: row.handler,
-    state: row.state,
-    attempts: row.attempts,
-    replays: row.replays,
-    payload: parse(row.payload),
-    result: parse(row.result),
-    error: parse(row.error) as TaskRecord["error"],
-    progress: parse(row.progress),
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    runAt: row.run_at,
-    history: row.history === null ? [] : JSON.parse(row.history),
-    version: row.version,
-    deadLetter: row.dead_letter,
-  };
-}
-
-function summaryOf(row: postgres.Row): TaskSummary {
-  return summarize({
-    id: row.id,
-    handler: row.handler,
-    state: row.state,
-    attempts: row.attempts,
-    replays: row.replays,
-    error: parse(row.error) as TaskRecord["error"],
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    runAt: row.run_at,
-  });
 }

@@ -12,7 +12,8 @@ import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
-import { summarize, type TaskRecord, type TaskSummary } from "./task.ts";
+import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
+import type { TaskRecord } from "./task.ts";
 
 // seq (the rowid) orders tasks by first sight without relying on clocks; every index ends in
 // the rowid, so (handler) and (state) list newest first without a sort.
@@ -42,25 +43,6 @@ CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 
 /** Task records kept in memory for folding events without a read. */
 const RECENT_MAX = 50_000;
-
-interface Row {
-  id: string;
-  handler: string;
-  state: string;
-  attempts: number;
-  payload: string | null;
-  result: string | null;
-  error: string | null;
-  progress: string | null;
-  created_at: number | null;
-  started_at: number | null;
-  finished_at: number | null;
-  replays: number;
-  run_at: number | null;
-  history: string | null;
-  version: number;
-  dead_letter: number;
-}
 
 /** Columns added since the first release, for files created before them. */
 const ADDED_COLUMNS = {
@@ -121,8 +103,8 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const read = (id: string): TaskRecord | undefined => {
     const cached = recent.get(id);
     if (cached) return cached;
-    const row = select.get(id) as Row | undefined;
-    return row && fromRow(row);
+    const row = select.get(id) as TaskRow | undefined;
+    return row && recordOf(row);
   };
 
   return {
@@ -177,7 +159,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
                    ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
                    ORDER BY seq DESC LIMIT ?`;
       // One row more than asked tells whether there is a next page.
-      const rows = db.prepare(sql).all(...params, filter.limit + 1) as unknown as SummaryRow[];
+      const rows = db.prepare(sql).all(...params, filter.limit + 1) as unknown as ListedRow[];
       const page = rows.slice(0, filter.limit);
       return Promise.resolve({
         tasks: page.map(summaryOf),
@@ -224,14 +206,6 @@ async function own(path: string): Promise<Deno.FsFile> {
   );
 }
 
-function json(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function parse(text: string | null): unknown {
-  return text === null ? null : JSON.parse(text);
-}
-
 /** A new row, in the column order of `insert`. */
 function toRow(task: TaskRecord): SQLInputValue[] {
   return [task.id, task.handler, json(task.payload), ...stateRow(task)];
@@ -260,54 +234,4 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
 const SUMMARY_COLUMNS = "seq, id, handler, state, attempts, replays, error, created_at, " +
   "started_at, finished_at, run_at";
 
-type SummaryRow =
-  & Pick<
-    Row,
-    | "id"
-    | "handler"
-    | "state"
-    | "attempts"
-    | "replays"
-    | "error"
-    | "created_at"
-    | "started_at"
-    | "finished_at"
-    | "run_at"
-  >
-  & { seq: number };
-
-function summaryOf(row: SummaryRow): TaskSummary {
-  return summarize({
-    id: row.id,
-    handler: row.handler,
-    state: row.state as TaskSummary["state"],
-    attempts: row.attempts,
-    replays: row.replays,
-    error: parse(row.error) as TaskRecord["error"],
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    runAt: row.run_at,
-  });
-}
-
-function fromRow(row: Row): TaskRecord {
-  return {
-    id: row.id,
-    handler: row.handler,
-    state: row.state as TaskRecord["state"],
-    attempts: row.attempts,
-    payload: parse(row.payload),
-    result: parse(row.result),
-    error: parse(row.error) as TaskRecord["error"],
-    progress: parse(row.progress),
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    replays: row.replays,
-    runAt: row.run_at,
-    history: row.history === null ? [] : JSON.parse(row.history),
-    version: row.version,
-    deadLetter: row.dead_letter === 1,
-  };
-}
+type ListedRow = SummaryRow & { seq: number };
