@@ -205,14 +205,19 @@ async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
 }
 
 /**
- * Writes the changed rows in one statement; a payload only where it was filled in (a payload is
- * written once).
+ * Writes the changed rows in one statement, from the same columns an insert writes; a payload
+ * only where it was filled in (a payload is written once).
  */
 function update(tx: Tx, entries: BatchEntry[]) {
-  const tasks = entries.map((entry) => entry.task!);
-  const column = <T>(pick: (task: TaskRecord) => T) => tasks.map(pick);
+  const rows = entries.map((entry) => ({
+    id: entry.task!.id,
+    ...stateColumns(entry.task!),
+    filled: entry.task!.payload !== entry.before?.payload,
+    payload: json(entry.task!.payload),
+  }));
+  const column = (name: keyof typeof rows[number]) => rows.map((row) => row[name] ?? null);
   // postgres.js sends a list of booleans as one boolean: they go as text.
-  const filled = entries.map((entry) => entry.task!.payload !== entry.before?.payload);
+  const flags = (name: "dead_letter" | "filled") => rows.map((row) => String(row[name]));
   return tx`
     UPDATE tasks SET
       state = u.state, attempts = u.attempts, replays = u.replays, result = u.result,
@@ -221,18 +226,13 @@ function update(tx: Tx, entries: BatchEntry[]) {
       history = u.history, version = u.version, dead_letter = u.dead_letter,
       payload = CASE WHEN u.filled THEN u.payload ELSE tasks.payload END
     FROM unnest(
-      ${column((t) => t.id)}::text[], ${column((t) => t.state)}::text[],
-      ${column((t) => t.attempts)}::int[], ${column((t) => t.replays)}::int[],
-      ${column((t) => json(t.result))}::text[], ${column((t) => json(t.error))}::text[],
-      ${column((t) => json(t.progress))}::text[], ${column((t) => t.createdAt ?? null)}::bigint[],
-      ${column((t) => t.startedAt ?? null)}::bigint[], ${
-    column((t) => t.finishedAt ?? null)
-  }::bigint[],
-      ${column((t) => t.runAt ?? null)}::bigint[], ${
-    column((t) => JSON.stringify(t.history))
-  }::text[],
-      ${column((t) => t.version)}::int[], ${column((t) => String(t.deadLetter))}::text[]::bool[],
-      ${filled.map(String)}::text[]::bool[], ${column((t) => json(t.payload))}::text[]
+      ${column("id")}::text[], ${column("state")}::text[], ${column("attempts")}::int[],
+      ${column("replays")}::int[], ${column("result")}::text[], ${column("error")}::text[],
+      ${column("progress")}::text[], ${column("created_at")}::bigint[],
+      ${column("started_at")}::bigint[], ${column("finished_at")}::bigint[],
+      ${column("run_at")}::bigint[], ${column("history")}::text[], ${column("version")}::int[],
+      ${flags("dead_letter")}::text[]::bool[], ${flags("filled")}::text[]::bool[],
+      ${column("payload")}::text[]
     ) AS u(id, state, attempts, replays, result, error, progress, created_at, started_at,
            finished_at, run_at, history, version, dead_letter, filled, payload)
     WHERE tasks.id = u.id`;
