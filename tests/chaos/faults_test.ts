@@ -8,8 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { brokerProxy } from "../helpers/proxy.ts";
+import { CHAOS_HANDLERS, expectedState, produce, sleep } from "./producer.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -24,16 +24,6 @@ const TASKS = Number(Deno.env.get("CHAOS_TASKS") ?? 10_000);
 const DEADLINE_MS = 6 * 60_000;
 /** Enqueue pace: the faults must land while tasks are going in. */
 const RATE_PER_SECOND = 350;
-const HANDLERS = fileURLToPath(new URL("./handlers", import.meta.url));
-
-type Mode = "ok" | "retry" | "dead";
-
-/** 94% succeed at once, 3% after one retry, 3% die. */
-function modeOf(n: number): Mode {
-  return n % 100 < 3 ? "retry" : n % 100 < 6 ? "dead" : "ok";
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function rabbitmqctl(...args: string[]): void {
   const { success, stderr } = new Deno.Command("rabbitmqctl", { args, stdout: "null" })
@@ -68,50 +58,20 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
   const options = {
     prefix,
     storePath,
-    handlersDir: HANDLERS,
+    handlersDir: CHAOS_HANDLERS,
     env: { AMQP_URL: proxy.url, CHAOS_RUN_LOG: runLog, WARREN_PUBLISH_TIMEOUT: "3s" },
     contract: false, // the producer must see a dead server refuse, not a proxy answer 502
   };
   let warren: Process = await startWarren(options);
-  const accepted = new Map<string, Mode>();
-  const refused = { count: 0 };
   const faults: string[] = [];
 
   try {
-    // The producer: a paced stream of POSTs; a refusal (503, 429, a dead server) is retried as a
-    // new task, as a client would. Only 202s count as accepted.
-    let producing = true;
-    const producer = (async () => {
-      let n = 0;
-      const inflight = new Set<Promise<void>>();
-      const begin = Date.now();
-      while (accepted.size + inflight.size < TASKS && Date.now() < deadline) {
-        const due = begin + (n * 1000) / RATE_PER_SECOND;
-        if (due > Date.now()) await sleep(due - Date.now());
-        if (inflight.size >= 32) await Promise.race(inflight);
-        const mode = modeOf(n++);
-        const url = warren.url;
-        const post = (async () => {
-          try {
-            const response = await fetch(`${url}/tasks/chaos`, {
-              method: "POST",
-              body: JSON.stringify({ mode }),
-              signal: AbortSignal.timeout(10_000),
-            });
-            const body = await response.json();
-            if (response.status === 202) accepted.set(body.id, mode);
-            else refused.count++;
-          } catch {
-            refused.count++;
-            await sleep(100);
-          }
-        })();
-        inflight.add(post);
-        post.finally(() => inflight.delete(post));
-      }
-      await Promise.all(inflight);
-      producing = false;
-    })();
+    const { accepted, refused, done: producer } = produce({
+      tasks: TASKS,
+      rate: RATE_PER_SECOND,
+      deadline,
+      target: () => warren.url,
+    });
 
     const ready = () =>
       waitFor(
@@ -165,10 +125,8 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     });
     await ready();
     await producer;
-    assert.equal(producing, false);
 
     // Every accepted task must reach its terminal state.
-    const expected = (mode: Mode) => mode === "dead" ? "dead" : "succeeded";
     const pending = new Set(accepted.keys());
     const states = new Map<
       string,
@@ -205,7 +163,9 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     for (const line of runs) perAttempt.set(line, (perAttempt.get(line) ?? 0) + 1);
     const duplicates = [...perAttempt.values()].reduce((sum, n) => sum + n - 1, 0);
     const count = (state: string) => [...states.values()].filter((t) => t.state === state).length;
-    const wrong = [...states].filter(([id, task]) => task.state !== expected(accepted.get(id)!));
+    const wrong = [...states].filter(([id, task]) =>
+      task.state !== expectedState(accepted.get(id)!)
+    );
     console.log(
       `\nfaults:\n  ${faults.join("\n  ")}\n` +
         `chaos: accepted ${accepted.size}, succeeded ${count("succeeded")}, dead ${

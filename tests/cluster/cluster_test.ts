@@ -9,9 +9,9 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { topology } from "../../lib/amqp/topology.ts";
+import { CHAOS_HANDLERS, expectedState, type Mode, produce, sleep } from "../chaos/producer.ts";
 import { createDatabase, type TestDatabase } from "../helpers/postgres.ts";
 import { type RabbitCluster, startRabbitCluster } from "../helpers/rabbit_cluster.ts";
 import {
@@ -28,13 +28,7 @@ const TASKS = Number(Deno.env.get("CLUSTER_TASKS") ?? 5_000);
 const DEADLINE_MS = 6 * 60_000;
 /** Enqueue pace: the faults must land while tasks are going in. */
 const RATE_PER_SECOND = 200;
-/** The chaos suite's handler: a few ms of work; 3% retry once, 3% die. */
-const HANDLERS = fileURLToPath(new URL("../chaos/handlers", import.meta.url));
 const TERMINAL = new Set(["succeeded", "dead"]);
-
-type Mode = "ok" | "retry" | "dead";
-const modeOf = (n: number): Mode => n % 100 < 3 ? "retry" : n % 100 < 6 ? "dead" : "ok";
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The processes of the fleet; api and worker processes are replaced when restarted. */
 interface Fleet {
@@ -53,24 +47,26 @@ Deno.test("cluster: nothing accepted is lost when a broker node, an api and a wo
 }, async () => {
   const started = Date.now();
   const fleet = await startFleet();
-  const accepted = new Map<string, Mode>();
-  const refused = { count: 0 };
   const faults: string[] = [];
   try {
     const members = (await fleet.cluster.quorum(taskQueue(fleet))).members;
     assert.equal(members.length, 3, `the task queue is replicated on every node: ${members}`);
     const watched = await watchOnB(fleet);
-    const producer = produce(fleet, accepted, refused, started + DEADLINE_MS);
+    // The chaos suite's handler and producer: alternately to both api nodes.
+    const { accepted, refused, done } = produce({
+      tasks: TASKS,
+      rate: RATE_PER_SECOND,
+      deadline: started + DEADLINE_MS,
+      target: (n) => fleet.api[n % 2].url,
+    });
     await injectFaults(fleet, (name) => faults.push(`${since(started)} ${name}`));
-    await producer;
+    await done;
     const pending = await awaitTerminal(fleet, accepted, started + DEADLINE_MS);
     const [onA, onB] = await Promise.all(fleet.api.map((api) => listAll(api.url)));
     const steps = await terminalSteps(fleet.db.url, [...accepted.keys()]);
     const count = (state: string) => [...accepted.keys()].filter((id) => onA.get(id) === state);
     const differ = [...accepted.keys()].filter((id) => onA.get(id) !== onB.get(id));
-    const wrong = [...accepted].filter(([id, mode]) =>
-      onA.get(id) !== (mode === "dead" ? "dead" : "succeeded")
-    );
+    const wrong = [...accepted].filter(([id, mode]) => onA.get(id) !== expectedState(mode));
     const twice = [...steps].filter(([, n]) => n !== 1);
     console.log(
       `\nfaults:\n  ${faults.join("\n  ")}\n` +
@@ -110,7 +106,7 @@ async function startFleet(): Promise<Fleet> {
     start: (role) =>
       startWarren({
         prefix,
-        handlersDir: HANDLERS,
+        handlersDir: CHAOS_HANDLERS,
         args: [`--role=${role}`],
         env: {
           AMQP_URL: cluster.nodes.map((node) => node.url).join(","),
@@ -153,43 +149,6 @@ async function watchOnB(fleet: Fleet): Promise<SseEvent[]> {
   const task: Json = await response.json();
   assert.equal(response.status, 202);
   return readSse(`${fleet.api[1].url}/tasks/${task.id}/events`, undefined, DEADLINE_MS);
-}
-
-/** A paced stream of POSTs, alternately to both api nodes, until TASKS were accepted. */
-async function produce(
-  fleet: Fleet,
-  accepted: Map<string, Mode>,
-  refused: { count: number },
-  deadline: number,
-): Promise<void> {
-  let n = 0;
-  const inflight = new Set<Promise<void>>();
-  const begin = Date.now();
-  while (accepted.size + inflight.size < TASKS && Date.now() < deadline) {
-    const due = begin + (n * 1000) / RATE_PER_SECOND;
-    if (due > Date.now()) await sleep(due - Date.now());
-    if (inflight.size >= 32) await Promise.race(inflight);
-    const mode = modeOf(n);
-    const url = fleet.api[n++ % 2].url;
-    const post = (async () => {
-      try {
-        const response = await fetch(`${url}/tasks/chaos`, {
-          method: "POST",
-          body: JSON.stringify({ mode }),
-          signal: AbortSignal.timeout(10_000),
-        });
-        const body = await response.json();
-        if (response.status === 202) accepted.set(body.id, mode);
-        else refused.count++;
-      } catch {
-        refused.count++; // a killed node refuses: a client tries again later
-        await sleep(100);
-      }
-    })();
-    inflight.add(post);
-    post.finally(() => inflight.delete(post));
-  }
-  await Promise.all(inflight);
 }
 
 /** The faults, in turn, while the producer runs. */

@@ -1,0 +1,95 @@
+/**
+ * The producer of the fault suites (chaos and cluster): a paced stream of POSTs to the chaos
+ * handler, each payload asking for a fate (`ok`, `retry` once, `dead`), while faults happen. A
+ * refusal (503, 429, a dead server) is retried as a new task, as a client would; only 202s count
+ * as accepted.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+/** The chaos handler's folder. */
+export const CHAOS_HANDLERS = fileURLToPath(new URL("./handlers", import.meta.url));
+
+/** What a task's payload asks the chaos handler for. */
+export type Mode = "ok" | "retry" | "dead";
+
+/** 94% succeed at once, 3% after one retry, 3% die. */
+export function modeOf(n: number): Mode {
+  return n % 100 < 3 ? "retry" : n % 100 < 6 ? "dead" : "ok";
+}
+
+/** The state a task of `mode` must end in. */
+export function expectedState(mode: Mode): "succeeded" | "dead" {
+  return mode === "dead" ? "dead" : "succeeded";
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Options of {@linkcode produce}. */
+export interface ProduceOptions {
+  /** Tasks to get accepted. */
+  tasks: number;
+  /** POSTs per second. */
+  rate: number;
+  /** Gives up by then (epoch ms). */
+  deadline: number;
+  /** Where the `n`th POST goes (a Warren's URL; asked each time, as processes restart). */
+  target(n: number): string;
+}
+
+/** What a producer got: the accepted tasks with their modes, and how many POSTs were refused. */
+export interface Produced {
+  accepted: Map<string, Mode>;
+  refused: { count: number };
+  /** Resolves when `tasks` were accepted (or the deadline passed) and no POST is in flight. */
+  done: Promise<void>;
+}
+
+/**
+ * Starts producing; `accepted` and `refused` fill in while it runs.
+ *
+ * @example
+ * ```ts
+ * const produced = produce({ tasks: 100, rate: 50, deadline: Date.now() + 60_000, target: () => "http://127.0.0.1:8000" });
+ * await produced.done;
+ * console.log(produced.accepted.size, produced.refused.count);
+ * ```
+ */
+export function produce(options: ProduceOptions): Produced {
+  const accepted = new Map<string, Mode>();
+  const refused = { count: 0 };
+  const post = async (url: string, mode: Mode) => {
+    try {
+      const response = await fetch(`${url}/tasks/chaos`, {
+        method: "POST",
+        body: JSON.stringify({ mode }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = await response.json();
+      if (response.status === 202) accepted.set(body.id, mode);
+      else refused.count++;
+    } catch {
+      refused.count++;
+      await sleep(100);
+    }
+  };
+  const done = (async () => {
+    let n = 0;
+    const inflight = new Set<Promise<void>>();
+    const begin = Date.now();
+    while (accepted.size + inflight.size < options.tasks && Date.now() < options.deadline) {
+      const due = begin + (n * 1000) / options.rate;
+      if (due > Date.now()) await sleep(due - Date.now());
+      if (inflight.size >= 32) await Promise.race(inflight);
+      const one = post(options.target(n), modeOf(n));
+      n++;
+      inflight.add(one);
+      one.finally(() => inflight.delete(one));
+    }
+    await Promise.all(inflight);
+  })();
+  return { accepted, refused, done };
+}
