@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import type { TaskEvent } from "../lib/events.ts";
 import { openPostgresStore } from "../lib/store/postgres.ts";
 import { openSqliteStore } from "../lib/store/sqlite.ts";
@@ -270,6 +271,103 @@ Deno.test("postgres store: several writers at once fold every task once, and eac
       await b.close();
     }
   });
+});
+
+Deno.test("postgres store: a node never writes over what another node changed since it looked", async () => {
+  await STORES.postgres(async (open) => {
+    const [a, b] = [await open(), await open()];
+    const heard: string[] = [];
+    const stop = b.follow!((changes) => {
+      for (const { task } of changes) heard.push(`${task.id} ${task.state} v${task.version}`);
+    });
+    try {
+      await a.apply([queued, running]); // a remembers t-1 running
+      await b.apply([succeeded]); // b reads the row and ends the task
+      // a folds from what it remembers (running): a late retry would move it to retrying there.
+      const late: TaskEvent = { ...running, type: "retrying", at: 2500, error: { message: "x" } };
+      const other: TaskEvent = { ...queued, id: "t-2" };
+      const changes = await a.apply([late, other]);
+      const task = (await a.get(id))!;
+      assert.equal(task.state, "succeeded", "the end b wrote stays");
+      assert.deepEqual(task.result, { ok: true });
+      assert.deepEqual(task.history.map((h) => h.state), [
+        "queued",
+        "running",
+        "retrying",
+        "succeeded",
+      ]);
+      assert.equal((await a.get("t-2"))?.state, "queued", "the rest of the batch is written");
+      assert.deepEqual(changes.map((c) => `${c.task.id} ${c.task.state}`), [
+        "t-2 queued",
+        "t-1 succeeded", // folded again from the row as it is: the retry's step, late
+      ], "in commit order");
+      await waitFor(() => heard.includes(`t-2 queued v1`), 5_000, "b to hear t-2");
+      await waitFor(() => heard.includes(`t-1 succeeded v${task.version}`), 5_000, "and t-1");
+      assert.ok(
+        !heard.some((h) => h.includes("retrying")),
+        `never told what was not written: ${heard}`,
+      );
+    } finally {
+      stop();
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+Deno.test("postgres store: a dead letter dropped on one node is not restored by another", async () => {
+  await STORES.postgres(async (open) => {
+    const [a, b] = [await open(), await open()];
+    try {
+      const died: TaskEvent = { ...succeeded, type: "dead", error: { message: "x" } };
+      await a.apply([queued, running, died]); // a remembers t-1 dead, its letter waiting
+      await b.dropDeadLetters([id]);
+      await a.apply([{ ...queued, at: 900 }]); // a new fact: it was enqueued earlier
+      const task = (await b.get(id))!;
+      assert.equal(task.createdAt, 900, "the fact is written");
+      assert.equal(task.deadLetter, false, "the letter stays dropped");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+Deno.test("postgres store: a notice older than one heard already is left out", async () => {
+  const db = await createDatabase();
+  const store = await openPostgresStore(db.url);
+  const heard: number[] = [];
+  let listening = false;
+  const stop = store.follow!((changes) => {
+    listening = true;
+    for (const { task } of changes) if (task.id === id) heard.push(task.version);
+  });
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+  try {
+    await waitFor(
+      async () => {
+        await store.apply([{ ...queued, id: `probe-${crypto.randomUUID()}` }]);
+        return listening;
+      },
+      5_000,
+      "the store to listen",
+    );
+    const [first] = await store.apply([queued]);
+    await store.apply([running]);
+    await waitFor(() => heard.length === 2, 5_000, "both changes");
+    // A node that tells a change late (after a write that was only partly done) may send an
+    // older version after a newer one.
+    const told = JSON.stringify([{ ...first, id, version: first.task.version }]);
+    await sql`SELECT pg_notify('warren_tasks', ${told})`;
+    await store.apply([progress]);
+    await waitFor(() => heard.length === 3, 5_000, "the next change");
+    assert.deepEqual(heard, [1, 2, 3]);
+  } finally {
+    stop();
+    await sql.end();
+    await store.close();
+    await db.drop();
+  }
 });
 
 Deno.test("merge: a replay starts a new run of a dead task; the old run's events stay out", () => {

@@ -1,9 +1,11 @@
 /**
  * The task store on PostgreSQL (`WARREN_STORE=postgres://…`), for any number of api processes.
- * It keeps the same contract as the SQLite store: one transaction per batch of events, folded
- * from the rows the batch touches, locked in id order so concurrent batches of several api nodes
- * never deadlock; a row another node created meanwhile makes the batch start again. Every commit
- * tells every node (NOTIFY), so each node's live views see every task.
+ * It keeps the same contract as the SQLite store, with optimistic concurrency: a batch of events
+ * is folded from the records this process wrote or read last (reading only the rows it does not
+ * know), and written in one statement that changes a row only if it is still at the version the
+ * batch folded from (see `postgres_write.ts`). The events of a row another node changed or
+ * created meanwhile are folded again from the row as it is now. Every commit tells every node
+ * (NOTIFY), so each node's live views see every task.
  *
  * The schema is created and migrated at start-up by versioned migrations, under an advisory lock,
  * so several nodes may start at once. One database holds one Warren.
@@ -14,12 +16,11 @@
 import postgres from "postgres";
 import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
+import { CHANNEL, type Sql, type Told, writeBatch } from "./postgres_write.ts";
+import { createRecent, type Recent } from "./recent.ts";
+import { recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
-import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskRecord } from "./task.ts";
-
-type Sql = postgres.Sql<{ bigint: number }>;
-type Tx = postgres.TransactionSql<{ bigint: number }>;
 
 /** The schema, one step per version; a step never changes once released. */
 const MIGRATIONS = [
@@ -50,19 +51,10 @@ const MIGRATIONS = [
 
 /** Key of the advisory lock that makes one node at a time migrate. */
 const MIGRATION_LOCK = "7220131017355626";
-/** The channel every commit is told on. */
-const CHANNEL = "warren_tasks";
-/** Largest NOTIFY payload PostgreSQL takes is 8000 bytes; leave room. */
-const NOTIFY_MAX = 7_000;
-/** A record this long or shorter (as JSON) goes with its notice, saving each node a read. */
-const CARRY_MAX = 2_000;
-/** Times a batch starts again when another node created one of its rows meanwhile. */
+/** Times a task's events are folded again when another node keeps changing its row. */
 const RETRIES = 5;
-
-/** Another writer created a row of this batch after it looked: start the batch again. */
-class RowAppeared extends Error {
-  override name = "RowAppeared";
-}
+/** Records a process remembers to fold batches from. */
+const RECENT_MAX = 10_000;
 
 /**
  * Connects to the database at `url`, migrates its schema, and returns the store.
@@ -79,7 +71,12 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     // Four batches at once (the writer's slots), reads beside them.
     max: 8,
     onnotice: () => {},
-    connection: { application_name: "warren" },
+    connection: {
+      application_name: "warren",
+      // A prepared statement's generic plan, made while the table is small, scans it whole
+      // long after it has grown: plan each statement for its own arguments.
+      plan_cache_mode: "force_custom_plan",
+    },
     types: {
       bigint: { to: 20, from: [20], serialize: (n: number) => String(n), parse: Number },
     },
@@ -91,6 +88,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     throw error;
   }
 
+  const recent = createRecent<TaskRecord>(RECENT_MAX);
   const read = async (ids: string[]): Promise<Map<string, TaskRecord>> => {
     const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${ids})`;
     return new Map(rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]));
@@ -99,15 +97,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   return {
     concurrency: 4,
 
-    async apply(events) {
-      for (let tries = 1;; tries++) {
-        try {
-          return await sql.begin((tx) => applyBatch(tx, events));
-        } catch (error) {
-          if (!retryable(error) || tries >= RETRIES) throw error;
-        }
-      }
-    },
+    apply: (events) => applyEvents(sql, recent, events),
 
     async get(id) {
       return (await read([id])).get(id);
@@ -127,14 +117,21 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     },
 
     async dropDeadLetters(ids) {
-      if (ids.length > 0) await sql`UPDATE tasks SET dead_letter = false WHERE id = ANY(${ids})`;
+      if (ids.length === 0) return;
+      // A new version, so that no node writes the record it remembers over this change.
+      await sql`UPDATE tasks SET dead_letter = false, version = version + 1
+                WHERE id = ANY(${ids}) AND dead_letter`;
+      for (const id of ids) recent.forget(id);
     },
 
     follow(listener) {
-      // Notices are handled one after another, so views hear changes in commit order.
+      // Notices are handled one after another, so views hear changes in commit order; a notice
+      // of a version older than one heard already (sent late) is left out.
+      const heard = createRecent<number>(RECENT_MAX);
+      const fresh = (id: string, version: number) => version > (heard.get(id) ?? -1);
       let chain = Promise.resolve();
       const hear = async (told: Told[]) => {
-        const missing = told.filter((t) => !t.task).map((t) => t.id);
+        const missing = told.filter((t) => !t.task && fresh(t.id, t.version)).map((t) => t.id);
         const records = missing.length === 0
           ? new Map()
           : await read(missing).catch(() => undefined);
@@ -142,7 +139,9 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
         listener(told.flatMap(({ id, type, steps, version, task: carried }) => {
           const task = carried ?? records.get(id);
           // Read after a later commit: that commit's own notice tells it.
-          return task?.version === version ? [{ type: type ?? undefined, task, steps }] : [];
+          if (task?.version !== version || !fresh(id, version)) return [];
+          heard.set(id, version);
+          return [{ type: type ?? undefined, task, steps }];
         }));
       };
       const listening = sql.listen(CHANNEL, (payload) => {
@@ -175,105 +174,75 @@ async function migrate(sql: Sql): Promise<void> {
 }
 
 /**
- * One batch in one transaction: the rows it touches, locked in id order; folded; new rows
- * inserted, changed ones updated in one statement, every node told: those three pipelined.
+ * Folds events and writes them in one statement; the events of rows another writer changed
+ * meanwhile are folded again from a fresh read, up to {@linkcode RETRIES} times.
  */
-async function applyBatch(tx: Tx, events: TaskEvent[]): Promise<TaskChange[]> {
-  const ids = [...new Set(events.map((event) => event.id))].sort();
-  const rows = await tx`SELECT * FROM tasks WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
-  const stored = new Map(
-    rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]),
-  );
-  const entries = foldBatch(events, (event) => stored.get(event.id));
-  const written = [...entries.values()].filter((entry) => entry.task && entry.dirty);
-  const fresh = written.filter((entry) => entry.before === undefined);
-  const changed = written.filter((entry) => entry.before !== undefined);
-  const changes = changesOf(entries);
-  const steps: Promise<unknown>[] = [];
-  if (fresh.length > 0) {
-    const values = fresh.map((entry) => ({ ...stateColumns(entry.task!), ...firstColumns(entry) }));
-    steps.push(
-      tx`INSERT INTO tasks ${tx(values)} ON CONFLICT (id) DO NOTHING RETURNING id`.then((rows) => {
-        if (rows.length < fresh.length) throw new RowAppeared("a row was created meanwhile");
-      }),
-    );
+async function applyEvents(
+  sql: Sql,
+  recent: Recent<TaskRecord>,
+  events: TaskEvent[],
+): Promise<TaskChange[]> {
+  const applied: TaskChange[] = [];
+  let pending = events;
+  for (let round = 1; pending.length > 0; round++) {
+    if (round > RETRIES) {
+      const tasks = new Set(pending.map((event) => event.id)).size;
+      throw new Error(`other writers changed ${tasks} tasks of this batch ${RETRIES} times over`);
+    }
+    const entries = await fold(sql, recent, pending, round === 1);
+    const again = new Set<string>();
+    try {
+      const written = await writeBatch(sql, [...entries.values()], changesOf(entries));
+      for (const [id, entry] of entries) {
+        if (entry.dirty && !written.has(id)) again.add(id);
+        else if (entry.task) {
+          recent.set(id, entry.task);
+          applied.push(...entry.changes);
+        }
+      }
+    } catch (error) {
+      if (!retryable(error)) throw error;
+      for (const id of entries.keys()) again.add(id);
+    }
+    for (const id of again) recent.forget(id);
+    pending = pending.filter((event) => again.has(event.id));
   }
-  if (changed.length > 0) steps.push(update(tx, changed));
-  for (const payload of notices(changes)) steps.push(tx`SELECT pg_notify(${CHANNEL}, ${payload})`);
-  await Promise.all(steps);
-  return changes;
+  return applied;
 }
 
 /**
- * Writes the changed rows in one statement, from the same columns an insert writes; a payload
- * only where it was filled in (a payload is written once).
+ * Folds each task's events from the record remembered, else from its row, read for the batch;
+ * on a first try, a task whose events start with its first `queued` is taken as new (if its
+ * row exists after all, the write says so and the next try reads it).
  */
-function update(tx: Tx, entries: BatchEntry[]) {
-  const rows = entries.map((entry) => ({
-    id: entry.task!.id,
-    ...stateColumns(entry.task!),
-    filled: entry.task!.payload !== entry.before?.payload,
-    payload: json(entry.task!.payload),
-  }));
-  const column = (name: keyof typeof rows[number]) => rows.map((row) => row[name] ?? null);
-  // postgres.js sends a list of booleans as one boolean: they go as text.
-  const flags = (name: "dead_letter" | "filled") => rows.map((row) => String(row[name]));
-  return tx`
-    UPDATE tasks SET
-      state = u.state, attempts = u.attempts, replays = u.replays, result = u.result,
-      error = u.error, progress = u.progress, created_at = u.created_at,
-      started_at = u.started_at, finished_at = u.finished_at, run_at = u.run_at,
-      history = u.history, version = u.version, dead_letter = u.dead_letter,
-      payload = CASE WHEN u.filled THEN u.payload ELSE tasks.payload END
-    FROM unnest(
-      ${column("id")}::text[], ${column("state")}::text[], ${column("attempts")}::int[],
-      ${column("replays")}::int[], ${column("result")}::text[], ${column("error")}::text[],
-      ${column("progress")}::text[], ${column("created_at")}::bigint[],
-      ${column("started_at")}::bigint[], ${column("finished_at")}::bigint[],
-      ${column("run_at")}::bigint[], ${column("history")}::text[], ${column("version")}::int[],
-      ${flags("dead_letter")}::text[]::bool[], ${flags("filled")}::text[]::bool[],
-      ${column("payload")}::text[]
-    ) AS u(id, state, attempts, replays, result, error, progress, created_at, started_at,
-           finished_at, run_at, history, version, dead_letter, filled, payload)
-    WHERE tasks.id = u.id`;
-}
-
-/** What a commit tells the other nodes of one change. */
-interface Told {
-  id: string;
-  version: number;
-  /** The record itself when it is small; else the listeners read it. */
-  task?: TaskRecord;
-  type: TaskChange["type"] | null;
-  steps: TaskChange["steps"];
-}
-
-/** A batch's changes as NOTIFY payloads, each under PostgreSQL's limit. */
-function notices(changes: TaskChange[]): string[] {
-  const payloads: string[] = [];
-  let told: Told[] = [];
-  let size = 2;
-  for (const { type, task, steps } of changes) {
-    const brief: Told = { id: task.id, version: task.version, type: type ?? null, steps };
-    const full = JSON.stringify({ ...brief, task });
-    const one = full.length <= CARRY_MAX ? { ...brief, task } : brief;
-    const bytes = (one === brief ? JSON.stringify(brief) : full).length + 1;
-    if (size + bytes > NOTIFY_MAX && told.length > 0) {
-      payloads.push(JSON.stringify(told));
-      told = [];
-      size = 2;
-    }
-    told.push(one);
-    size += bytes;
+async function fold(
+  sql: Sql,
+  recent: Recent<TaskRecord>,
+  events: TaskEvent[],
+  guess: boolean,
+): Promise<Map<string, BatchEntry>> {
+  const known = new Map<string, TaskRecord | undefined>();
+  for (const event of events) {
+    if (known.has(event.id)) continue;
+    const record = recent.get(event.id);
+    if (record || (guess && isFirstQueued(event))) known.set(event.id, record);
   }
-  if (told.length > 0) payloads.push(JSON.stringify(told));
-  return payloads;
+  const unknown = [...new Set(events.map((event) => event.id))].filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${unknown})`;
+    for (const row of rows) known.set(row.id as string, recordOf(row as unknown as TaskRow));
+  }
+  return foldBatch(events, (event) => known.get(event.id));
 }
 
-/** Whether a failed batch may simply run again: a row appeared, a deadlock, a serialization. */
+/** Whether an event is a task's first, enqueued: its row most likely does not exist yet. */
+const isFirstQueued = (event: TaskEvent) =>
+  event.type === "queued" && event.attempt === 0 && !event.replay;
+
+/** Whether a failed write may simply run again: a deadlock, a serialization failure. */
 function retryable(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return error instanceof RowAppeared || code === "40P01" || code === "40001" || code === "23505";
+  return code === "40P01" || code === "40001";
 }
 
 function where(sql: Sql, filter: TaskFilter) {
@@ -284,28 +253,4 @@ function where(sql: Sql, filter: TaskFilter) {
   if (filter.after !== undefined) conditions.push(sql`seq < ${filter.after}`);
   if (conditions.length === 0) return sql``;
   return sql`WHERE ${conditions.reduce((all, one) => sql`${all} AND ${one}`)}`;
-}
-
-/** The columns a new row has beside its state: written once. */
-function firstColumns(entry: BatchEntry) {
-  return { id: entry.task!.id, handler: entry.task!.handler, payload: json(entry.task!.payload) };
-}
-
-/** The columns a state change writes. */
-function stateColumns(task: TaskRecord) {
-  return {
-    state: task.state,
-    attempts: task.attempts,
-    replays: task.replays,
-    result: json(task.result),
-    error: json(task.error),
-    progress: json(task.progress),
-    created_at: task.createdAt,
-    started_at: task.startedAt,
-    finished_at: task.finishedAt,
-    run_at: task.runAt,
-    history: JSON.stringify(task.history),
-    version: task.version,
-    dead_letter: task.deadLetter,
-  };
 }

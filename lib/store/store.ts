@@ -47,8 +47,8 @@ export interface TaskStore {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
   /**
-   * Batches the store may apply at once (default 1). More than one only where any order of
-   * concurrent batches folds to the same records.
+   * Batches the store may apply at once (default 1). The writer never gives two of them the same
+   * task, so each task's batches commit in order.
    */
   readonly concurrency?: number;
   /** One task, or undefined. */

@@ -28,6 +28,9 @@ interface Waiting {
   done: PromiseWithResolvers<void>;
 }
 
+/** The tasks a write touches. */
+const idsOf = (w: Waiting) => w.events.map((event) => event.id);
+
 /**
  * Creates a writer over a store; `onChanges` hears every change that watchers should see.
  *
@@ -46,8 +49,18 @@ export function createWriter(
 ): StoreWriter {
   const limit = store.concurrency ?? 1;
   let waiting: Waiting[] = [];
+  /** Tasks in a transaction now, with how many transactions hold each. */
+  const inFlight = new Map<string, number>();
   let running = 0;
   const drained: (() => void)[] = [];
+
+  const hold = (ids: string[], by: number) => {
+    for (const id of ids) {
+      const n = (inFlight.get(id) ?? 0) + by;
+      if (n === 0) inFlight.delete(id);
+      else inFlight.set(id, n);
+    }
+  };
 
   const commit = async (batch: Waiting[]) => {
     try {
@@ -58,13 +71,21 @@ export function createWriter(
     }
   };
 
-  /** Starts a batch of everything waiting while a transaction slot is free. */
+  /**
+   * Starts a batch of everything waiting while a transaction slot is free. A write that touches
+   * a task another transaction holds waits for it (so do later writes of its tasks): concurrent
+   * transactions never race on one task, and a task's writes commit in order.
+   */
   const cut = () => {
     while (waiting.length > 0 && running < limit) {
-      const batch = waiting;
-      waiting = [];
+      const [batch, rest] = separate(waiting, inFlight);
+      if (batch.length === 0) return;
+      waiting = rest;
+      const ids = batch.flatMap(idsOf);
+      hold(ids, 1);
       running++;
       commit(batch).finally(() => {
+        hold(ids, -1);
         running--;
         cut();
         if (running === 0 && waiting.length === 0) {
@@ -89,4 +110,21 @@ export function createWriter(
       return new Promise<void>((resolve) => drained.push(resolve));
     },
   };
+}
+
+/** Splits the waiting writes into those free to go now and those behind a busy task. */
+function separate(waiting: Waiting[], inFlight: Map<string, number>): [Waiting[], Waiting[]] {
+  const batch: Waiting[] = [];
+  const rest: Waiting[] = [];
+  const blocked = new Set<string>();
+  for (const w of waiting) {
+    const ids = idsOf(w);
+    if (ids.some((id) => inFlight.has(id) || blocked.has(id))) {
+      rest.push(w);
+      for (const id of ids) blocked.add(id);
+    } else {
+      batch.push(w);
+    }
+  }
+  return [batch, rest];
 }
