@@ -31,8 +31,9 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
   sanitizeResources: false,
 }, async (t) => {
   const warren = await startWarren({ env: { WARREN_API_TOKEN: TOKEN } });
-  const browser = await launchBrowser();
+  let opened: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   try {
+    const browser = opened = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 
     await t.step("asks for the token once, then shows handlers and the broker", async () => {
@@ -133,7 +134,7 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
       await docs.close();
     });
   } finally {
-    await browser.close();
+    await opened?.close();
     await warren.stop();
     await deleteTopology(warren.prefix);
   }

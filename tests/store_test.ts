@@ -8,7 +8,13 @@ import postgres from "postgres";
 import type { TaskEvent } from "../lib/events.ts";
 import { openPostgresStore } from "../lib/store/postgres.ts";
 import { openSqliteStore } from "../lib/store/sqlite.ts";
-import { decodeCursor, encodeCursor, type TaskFilter, type TaskStore } from "../lib/store/store.ts";
+import {
+  decodeCursor,
+  encodeCursor,
+  type TaskChange,
+  type TaskFilter,
+  type TaskStore,
+} from "../lib/store/store.ts";
 import { createDatabase } from "./helpers/postgres.ts";
 import { waitFor } from "./helpers/warren.ts";
 import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
@@ -115,6 +121,28 @@ const STORES = {
     }
   },
 };
+
+/**
+ * Follows `store` and resolves once it hears what `writer` commits (a store starts listening in
+ * the background); the probes written meanwhile are not passed on.
+ */
+async function following(
+  store: TaskStore,
+  writer: TaskStore,
+  listener: (changes: TaskChange[]) => void,
+): Promise<() => void> {
+  let listening = false;
+  const stop = store.follow!((changes) => {
+    listening = true;
+    listener(changes.filter((change) => !change.task.id.startsWith("probe-")));
+  });
+  const probe = async () => {
+    await writer.apply([{ ...queued, id: `probe-${crypto.randomUUID()}` }]);
+    return listening;
+  };
+  await waitFor(probe, 5_000, "the store to listen");
+  return stop;
+}
 
 for (const [kind, withStore] of Object.entries(STORES)) {
   Deno.test(`${kind} store: batches fold, lists filter, a reopen keeps everything`, () =>
@@ -277,7 +305,7 @@ Deno.test("postgres store: a node never writes over what another node changed si
   await STORES.postgres(async (open) => {
     const [a, b] = [await open(), await open()];
     const heard: string[] = [];
-    const stop = b.follow!((changes) => {
+    const stop = await following(b, a, (changes) => {
       for (const { task } of changes) heard.push(`${task.id} ${task.state} v${task.version}`);
     });
     try {
@@ -337,21 +365,11 @@ Deno.test("postgres store: a notice older than one heard already is left out", a
   const db = await createDatabase();
   const store = await openPostgresStore(db.url);
   const heard: number[] = [];
-  let listening = false;
-  const stop = store.follow!((changes) => {
-    listening = true;
-    for (const { task } of changes) if (task.id === id) heard.push(task.version);
+  const stop = await following(store, store, (changes) => {
+    for (const { task } of changes) heard.push(task.version);
   });
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   try {
-    await waitFor(
-      async () => {
-        await store.apply([{ ...queued, id: `probe-${crypto.randomUUID()}` }]);
-        return listening;
-      },
-      5_000,
-      "the store to listen",
-    );
     const [first] = await store.apply([queued]);
     await store.apply([running]);
     await waitFor(() => heard.length === 2, 5_000, "both changes");
