@@ -62,13 +62,12 @@ const STATE_COLUMNS = {
 /** A new row: its state, and what is written once. */
 const INSERT_COLUMNS = { id: "text", handler: "text", payload: "text", ...STATE_COLUMNS } as const;
 /**
- * A changed row: its state; the version it was folded from; its payload where the batch filled
- * it in (a payload is written once).
+ * A changed row: its state; the version it was folded from; its payload only where the batch
+ * filled it in (a payload is written once).
  */
 const UPDATE_COLUMNS = {
   id: "text",
   folded_from: "int",
-  filled: "bool",
   payload: "text",
   ...STATE_COLUMNS,
 } as const;
@@ -103,8 +102,7 @@ export async function writeBatch(
   const changed = dirty.filter((entry) => entry.before !== undefined).map(({ task, before }) => ({
     id: task!.id,
     folded_from: before!.version,
-    filled: task!.payload !== before!.payload,
-    payload: json(task!.payload),
+    payload: task!.payload === before!.payload ? null : json(task!.payload),
     ...stateValues(task!),
   }));
   const parameters = [
@@ -144,7 +142,7 @@ function statement(): string {
       RETURNING id
     ), updated AS (
       UPDATE tasks SET ${update},
-        payload = CASE WHEN u.filled THEN u.payload ELSE tasks.payload END
+        payload = coalesce(u.payload, tasks.payload)
       FROM ${unnest(UPDATE_COLUMNS)} AS u(${names(UPDATE_COLUMNS)})
       WHERE tasks.id = u.id AND tasks.version = u.folded_from
       RETURNING tasks.id

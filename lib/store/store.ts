@@ -46,11 +46,6 @@ export interface TaskPage {
 export interface TaskStore {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
-  /**
-   * Batches the store may apply at once (default 1). The writer never gives two of them the same
-   * task, so each task's batches commit in order.
-   */
-  readonly concurrency?: number;
   /** One task, or undefined. */
   get(id: string): Promise<TaskRecord | undefined>;
   /** Recent tasks, newest first, as summaries, a page at a time. */
