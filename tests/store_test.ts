@@ -363,27 +363,29 @@ Deno.test("postgres store: a dead letter dropped on one node is not restored by 
 
 Deno.test("postgres store: a notice older than one heard already is left out", async () => {
   const db = await createDatabase();
-  const store = await openPostgresStore(db.url);
+  const [a, b] = [await openPostgresStore(db.url), await openPostgresStore(db.url)];
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   const heard: number[] = [];
-  const stop = await following(store, store, (changes) => {
+  const stop = await following(a, b, (changes) => {
     for (const { task } of changes) heard.push(task.version);
   });
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   try {
-    const [first] = await store.apply([queued]);
-    await store.apply([running]);
+    const [first] = await b.apply([queued]);
+    await b.apply([running]);
     await waitFor(() => heard.length === 2, 5_000, "both changes");
     // A node that tells a change late (after a write that was only partly done) may send an
     // older version after a newer one.
-    const told = JSON.stringify([{ ...first, id, version: first.task.version }]);
+    const stale = { ...first, id, version: first.task.version };
+    const told = JSON.stringify({ from: "another node", told: [stale] });
     await sql`SELECT pg_notify('warren_tasks', ${told})`;
-    await store.apply([progress]);
+    await b.apply([progress]);
     await waitFor(() => heard.length === 3, 5_000, "the next change");
     assert.deepEqual(heard, [1, 2, 3]);
   } finally {
     stop();
     await sql.end();
-    await store.close();
+    await a.close();
+    await b.close();
     await db.drop();
   }
 });

@@ -5,7 +5,7 @@
  * know), and written in one statement that changes a row only if it is still at the version the
  * batch folded from (see `postgres_write.ts`). The events of a row another node changed or
  * created meanwhile are folded again from the row as it is now. Every commit tells every node
- * (NOTIFY), so each node's live views see every task.
+ * (NOTIFY), so each node's live views see every task (see `postgres_follow.ts`).
  *
  * The schema is created and migrated at start-up by versioned migrations, under an advisory lock,
  * so several nodes may start at once. One database holds one Warren.
@@ -16,7 +16,8 @@
 import postgres from "postgres";
 import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
-import { CHANNEL, type Sql, type Told, writeBatch } from "./postgres_write.ts";
+import { followStore } from "./postgres_follow.ts";
+import { type Sql, writeBatch } from "./postgres_write.ts";
 import { createRecent, type Recent } from "./recent.ts";
 import { recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
@@ -90,13 +91,21 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   }
 
   const recent = createRecent<TaskRecord>(RECENT_MAX);
+  /** This process, in its notices. */
+  const origin = crypto.randomUUID();
+  /** This process's followers: they hear its changes as it commits them. */
+  const local = new Set<(changes: TaskChange[]) => void>();
   const read = async (ids: string[]): Promise<Map<string, TaskRecord>> => {
     const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${ids})`;
     return new Map(rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]));
   };
 
   return {
-    apply: (events) => applyEvents(sql, recent, events),
+    async apply(events) {
+      const changes = await applyEvents({ sql, origin, recent }, events);
+      for (const pass of local) pass(changes);
+      return changes;
+    },
 
     async get(id) {
       return (await read([id])).get(id);
@@ -123,34 +132,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       for (const id of ids) recent.forget(id);
     },
 
-    follow(listener) {
-      // Notices are handled one after another, so views hear changes in commit order; a notice
-      // of a version older than one heard already (sent late) is left out.
-      const heard = createRecent<number>(RECENT_MAX);
-      const fresh = (id: string, version: number) => version > (heard.get(id) ?? -1);
-      let chain = Promise.resolve();
-      const hear = async (told: Told[]) => {
-        const missing = told.filter((t) => !t.task && fresh(t.id, t.version)).map((t) => t.id);
-        const records = missing.length === 0
-          ? new Map()
-          : await read(missing).catch(() => undefined);
-        if (!records) return; // a change missed by the views, not by the store
-        listener(told.flatMap(({ id, type, steps, version, task: carried }) => {
-          const task = carried ?? records.get(id);
-          // Read after a later commit: that commit's own notice tells it.
-          if (task?.version !== version || !fresh(id, version)) return [];
-          heard.set(id, version);
-          return [{ type: type ?? undefined, task, steps }];
-        }));
-      };
-      const listening = sql.listen(CHANNEL, (payload) => {
-        const told = JSON.parse(payload) as Told[];
-        chain = chain.then(() => hear(told));
-      });
-      return () => {
-        listening.then((subscription) => subscription.unlisten()).catch(() => {});
-      };
-    },
+    follow: (listener) => followStore({ sql, origin, local, read }, listener),
 
     close: () => sql.end({ timeout: 5 }),
   };
@@ -177,8 +159,7 @@ async function migrate(sql: Sql): Promise<void> {
  * meanwhile are folded again from a fresh read, up to {@linkcode RETRIES} times.
  */
 async function applyEvents(
-  sql: Sql,
-  recent: Recent<TaskRecord>,
+  { sql, origin, recent }: { sql: Sql; origin: string; recent: Recent<TaskRecord> },
   events: TaskEvent[],
 ): Promise<TaskChange[]> {
   const applied: TaskChange[] = [];
@@ -191,7 +172,7 @@ async function applyEvents(
     const entries = await fold(sql, recent, pending, round === 1);
     const again = new Set<string>();
     try {
-      const written = await writeBatch(sql, [...entries.values()], changesOf(entries));
+      const written = await writeBatch(sql, origin, [...entries.values()], changesOf(entries));
       for (const [id, entry] of entries) {
         if (entry.dirty && !written.has(id)) again.add(id);
         else if (entry.task) {

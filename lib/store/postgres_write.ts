@@ -28,6 +28,15 @@ const NOTIFY_MAX = 7_000;
 /** A record this long or shorter (as JSON) goes with its notice, saving each node a read. */
 const CARRY_MAX = 2_000;
 
+/**
+ * A NOTIFY payload: the changes one commit tells, and which process wrote them (it hears its
+ * own changes straight from its writes).
+ */
+export interface Notice {
+  from: string;
+  told: Told[];
+}
+
 /** What a commit tells the other nodes of one change. */
 export interface Told {
   id: string;
@@ -75,18 +84,19 @@ const UPDATE_COLUMNS = {
 const WRITE = statement();
 
 /**
- * Writes a folded batch's new and changed rows and tells every node; returns the ids of the rows
- * it wrote. A row not written was created or changed by another writer meanwhile.
+ * Writes a folded batch's new and changed rows and tells every node, as `origin`; returns the ids
+ * of the rows it wrote. A row not written was created or changed by another writer meanwhile.
  *
  * @example
  * ```ts
  * declare const sql: Sql;
  * declare const entries: import("./batch.ts").BatchEntry[];
- * const written = await writeBatch(sql, entries, entries.flatMap((e) => e.changes));
+ * const written = await writeBatch(sql, "node-1", entries, entries.flatMap((e) => e.changes));
  * ```
  */
 export async function writeBatch(
   sql: Sql,
+  origin: string,
   entries: BatchEntry[],
   changes: TaskChange[],
 ): Promise<Set<string>> {
@@ -108,7 +118,7 @@ export async function writeBatch(
   const parameters = [
     ...columnsOf(INSERT_COLUMNS, fresh),
     ...columnsOf(UPDATE_COLUMNS, changed),
-    notices(changes),
+    notices(origin, changes),
     dirty.length,
   ];
   const [row] = await sql.unsafe(WRITE, parameters as postgres.ParameterOrJSON<never>[], {
@@ -117,7 +127,7 @@ export async function writeBatch(
   const written = new Set(row.written as string[] | null);
   if (written.size > 0 && written.size < dirty.length) {
     // The notices went only if every row was written: tell those that were, now.
-    const told = notices(changes.filter((change) => written.has(change.task.id)));
+    const told = notices(origin, changes.filter((change) => written.has(change.task.id)));
     await sql`SELECT pg_notify(${CHANNEL}, notice) FROM unnest(${told}::text[]) AS notice`;
   }
   return written;
@@ -174,26 +184,40 @@ function stateValues(task: TaskRecord): Record<keyof typeof STATE_COLUMNS, Value
   };
 }
 
-/** A batch's changes as NOTIFY payloads, each under PostgreSQL's limit. */
-function notices(changes: TaskChange[]): string[] {
+/** A batch's changes as NOTIFY payloads from `origin` ({@linkcode Notice}), each under the limit. */
+function notices(origin: string, changes: TaskChange[]): string[] {
   const payloads: string[] = [];
+  const envelope = (parts: string[]) => `${noticePrefix(origin)},"told":[${parts.join(",")}]}`;
+  const empty = envelope([]).length;
   let parts: string[] = [];
-  let size = 2;
+  let size = empty;
   for (const { type, task, steps } of changes) {
     const brief: Told = { id: task.id, version: task.version, type: type ?? null, steps };
     const full = JSON.stringify({ ...brief, task });
     const part = full.length <= CARRY_MAX ? full : JSON.stringify(brief);
     const bytes = utf8Length(part) + 1;
     if (size + bytes > NOTIFY_MAX && parts.length > 0) {
-      payloads.push(`[${parts.join(",")}]`);
+      payloads.push(envelope(parts));
       parts = [];
-      size = 2;
+      size = empty;
     }
     parts.push(part);
     size += bytes;
   }
-  if (parts.length > 0) payloads.push(`[${parts.join(",")}]`);
+  if (parts.length > 0) payloads.push(envelope(parts));
   return payloads;
+}
+
+/**
+ * How every notice from `origin` begins, so that a process knows its own without parsing them.
+ *
+ * @example
+ * ```ts
+ * noticePrefix("a1"); // '{"from":"a1"'
+ * ```
+ */
+export function noticePrefix(origin: string): string {
+  return `{"from":${JSON.stringify(origin)}`;
 }
 
 const encoder = new TextEncoder();
