@@ -8,7 +8,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import postgres from "postgres";
-import { createDatabase } from "../tests/helpers/postgres.ts";
+import { createDatabase, POSTGRES_ADMIN_URL } from "../tests/helpers/postgres.ts";
 import type { Process } from "../tests/helpers/warren.ts";
 import { cpuMs } from "./harness.ts";
 
@@ -34,7 +34,24 @@ export interface BenchStore {
 export async function benchStore(kind: StoreKind): Promise<BenchStore> {
   if (kind === "sqlite") return { kind, storePath: undefined, drop: () => Promise.resolve() };
   const db = await createDatabase();
+  await checkpoint();
   return { kind, storePath: db.url, drop: () => db.drop() };
+}
+
+/**
+ * Writes out what earlier runs left in PostgreSQL's buffers, so that a run does not pay for the
+ * one before it (a checkpoint is also what makes the first change of each page log it whole).
+ * Needs a superuser; without one, runs simply vary more.
+ */
+async function checkpoint(): Promise<void> {
+  const sql = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {} });
+  try {
+    await sql`CHECKPOINT`;
+  } catch {
+    // not a superuser
+  } finally {
+    await sql.end();
+  }
 }
 
 /** Counts a process's tasks, straight from its store. */

@@ -193,8 +193,10 @@ function notices(origin: string, changes: TaskChange[]): string[] {
   let size = empty;
   for (const { type, task, steps } of changes) {
     const brief: Told = { id: task.id, version: task.version, type: type ?? null, steps };
-    const full = JSON.stringify({ ...brief, task });
-    const part = full.length <= CARRY_MAX ? full : JSON.stringify(brief);
+    const record = JSON.stringify(task);
+    // The brief's JSON, with the record where it is small: `{…,"task":{…}}`.
+    const part = JSON.stringify(brief).slice(0, -1) +
+      (record.length <= CARRY_MAX ? `,"task":${record}}` : "}");
     const bytes = utf8Length(part) + 1;
     if (size + bytes > NOTIFY_MAX && parts.length > 0) {
       payloads.push(envelope(parts));

@@ -66,7 +66,9 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   if (path !== ":memory:") await Deno.mkdir(dirname(path), { recursive: true });
   const owner = path === ":memory:" ? undefined : await own(path);
   const db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // FULL: each commit is on disk before the recorder acks its events, so that a power cut cannot
+  // take back a recorded outcome whose message the broker already let go (as PostgreSQL does).
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
   db.exec(SCHEMA);
   const columns = new Set(
     (db.prepare("PRAGMA table_info(tasks)").all() as { name: string }[]).map((c) => c.name),

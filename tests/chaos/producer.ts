@@ -80,7 +80,12 @@ export function produce(options: ProduceOptions): Produced {
     let n = 0;
     const inflight = new Set<Promise<void>>();
     const begin = Date.now();
-    while (accepted.size + inflight.size < options.tasks && Date.now() < options.deadline) {
+    while (accepted.size < options.tasks && Date.now() < options.deadline) {
+      // Enough in flight to finish: wait, since a refused one must be sent again.
+      if (accepted.size + inflight.size >= options.tasks) {
+        await Promise.race(inflight);
+        continue;
+      }
       const due = begin + (n * 1000) / options.rate;
       if (due > Date.now()) await sleep(due - Date.now());
       if (inflight.size >= 32) await Promise.race(inflight);
