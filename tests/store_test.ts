@@ -390,6 +390,57 @@ Deno.test("postgres store: a notice older than one heard already is left out", a
   }
 });
 
+Deno.test("postgres store: a node alone tells nobody; once another says hello, it tells", async () => {
+  const db = await createDatabase();
+  const raw = postgres(db.url, { max: 1, onnotice: () => {} });
+  const notices: { from: string; told: unknown[] }[] = [];
+  const subscription = await raw.listen(
+    "warren_tasks",
+    (payload) => notices.push(JSON.parse(payload)),
+  );
+  const a = await openPostgresStore(db.url);
+  let b: TaskStore | undefined;
+  try {
+    await waitFor(() => notices.length > 0, 5_000, "a's hello");
+    assert.deepEqual(notices[0].told, [], "a hello tells nothing");
+    await a.apply([queued]);
+    await a.apply([running]);
+    assert.equal(notices.filter((n) => n.told.length > 0).length, 0, "alone, a tells nobody");
+
+    const heardOnA: string[] = [];
+    const stopA = a.follow!((changes) => heardOnA.push(...changes.map((c) => c.task.id)));
+    b = await openPostgresStore(db.url);
+    const heardOnB: string[] = [];
+    const stopB = b.follow!((changes) => heardOnB.push(...changes.map((c) => c.task.state)));
+    // Each tells the other within a round trip of b's start, not at the next hello five seconds
+    // on: a, idle, answers b's hello.
+    await waitFor(
+      async () => {
+        await b!.apply([{ ...queued, id: `t-${crypto.randomUUID()}` }]);
+        return heardOnA.some((task) => task !== id);
+      },
+      1_000,
+      "a to hear b",
+    );
+    await waitFor(
+      async () => {
+        await a.apply([{ ...progress, at: 2500 + heardOnB.length }]);
+        return heardOnB.includes("running");
+      },
+      1_000,
+      "b to hear a",
+    );
+    stopA();
+    stopB();
+  } finally {
+    await subscription.unlisten();
+    await raw.end();
+    await a.close();
+    await b?.close();
+    await db.drop();
+  }
+});
+
 Deno.test("merge: a replay starts a new run of a dead task; the old run's events stay out", () => {
   const died = fold([queued, running, { ...succeeded, type: "dead", error: { message: "x" } }]);
   const replayed = mergeEvent(died, { ...queued, payload: undefined, replay: 1, at: 4000 })!;

@@ -17,7 +17,16 @@ import postgres from "postgres";
 import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
 import { followStore } from "./postgres_follow.ts";
-import { type Sql, writeBatch } from "./postgres_write.ts";
+import { createPeers } from "./postgres_peers.ts";
+import {
+  CHANNEL,
+  hello,
+  type Notice,
+  noticePrefix,
+  senderOf,
+  type Sql,
+  writeBatch,
+} from "./postgres_write.ts";
 import { createRecent, type Recent } from "./recent.ts";
 import { recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
@@ -93,16 +102,20 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   const recent = createRecent<TaskRecord>(RECENT_MAX);
   /** This process, in its notices. */
   const origin = crypto.randomUUID();
-  /** This process's followers: they hear its changes as it commits them. */
+  /** This process's followers: they hear its changes as it commits them… */
   const local = new Set<(changes: TaskChange[]) => void>();
+  /** …and the other processes' notices as they come. */
+  const remote = new Set<(notice: Notice) => void>();
   const read = async (ids: string[]): Promise<Map<string, TaskRecord>> => {
     const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${ids})`;
     return new Map(rows.map((row) => [row.id as string, recordOf(row as unknown as TaskRow)]));
   };
+  const { peers, unlisten } = await listen(sql, origin, remote);
 
   return {
     async apply(events) {
-      const changes = await applyEvents({ sql, origin, recent }, events);
+      const from = peers.present() ? origin : undefined; // tell only when someone listens
+      const changes = await applyEvents({ sql, from, recent }, events);
       for (const pass of local) pass(changes);
       return changes;
     },
@@ -132,10 +145,35 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       for (const id of ids) recent.forget(id);
     },
 
-    follow: (listener) => followStore({ sql, origin, local, read }, listener),
+    follow: (listener) => followStore({ local, remote, read }, listener),
 
-    close: () => sql.end({ timeout: 5 }),
+    async close() {
+      peers.stop();
+      await unlisten().catch(() => {});
+      await sql.end({ timeout: 5 });
+    },
   };
+}
+
+/**
+ * Listens on the store's channel: notes who else is there (see `postgres_peers.ts`) and passes
+ * other processes' notices to `remote`; then says hello.
+ */
+async function listen(sql: Sql, origin: string, remote: Set<(notice: Notice) => void>) {
+  const mine = noticePrefix(origin);
+  const peers = createPeers(async () =>
+    void await sql`SELECT pg_notify(${CHANNEL}, ${hello(origin)})`
+  );
+  const subscription = await sql.listen(CHANNEL, (payload) => {
+    if (payload.startsWith(mine)) return;
+    const from = senderOf(payload);
+    if (from !== undefined) peers.heard(from);
+    if (remote.size === 0) return;
+    const notice = JSON.parse(payload) as Notice;
+    for (const hear of remote) hear(notice);
+  });
+  peers.greet();
+  return { peers, unlisten: () => subscription.unlisten() };
 }
 
 /** Applies the schema's migrations not applied yet, one node at a time. */
@@ -159,7 +197,7 @@ async function migrate(sql: Sql): Promise<void> {
  * meanwhile are folded again from a fresh read, up to {@linkcode RETRIES} times.
  */
 async function applyEvents(
-  { sql, origin, recent }: { sql: Sql; origin: string; recent: Recent<TaskRecord> },
+  { sql, from, recent }: { sql: Sql; from: string | undefined; recent: Recent<TaskRecord> },
   events: TaskEvent[],
 ): Promise<TaskChange[]> {
   const applied: TaskChange[] = [];
@@ -172,7 +210,7 @@ async function applyEvents(
     const entries = await fold(sql, recent, pending, round === 1);
     const again = new Set<string>();
     try {
-      const written = await writeBatch(sql, origin, [...entries.values()], changesOf(entries));
+      const written = await writeBatch(sql, [...entries.values()], changesOf(entries), from);
       for (const [id, entry] of entries) {
         if (entry.dirty && !written.has(id)) again.add(id);
         else if (entry.task) {

@@ -1,6 +1,6 @@
 /**
  * How a process hears every commit to the PostgreSQL store: its own changes straight from its
- * writes, other nodes' from their notices (LISTEN), each task's in version order. A notice of a
+ * writes, other nodes' from their notices (the store's LISTEN), each task's in version order. A notice of a
  * version older than one heard already (a node that tells a partly written batch late) is left
  * out, and so is a record that a later commit changed before it was read: that commit's own
  * notice tells it.
@@ -9,7 +9,7 @@
  */
 
 import { createRecent } from "./recent.ts";
-import { CHANNEL, type Notice, noticePrefix, type Sql, type Told } from "./postgres_write.ts";
+import type { Notice, Told } from "./postgres_write.ts";
 import type { TaskChange } from "./store.ts";
 import type { TaskRecord } from "./task.ts";
 
@@ -18,11 +18,10 @@ const HEARD_MAX = 10_000;
 
 /** What {@linkcode followStore} needs of the store. */
 export interface FollowOptions {
-  sql: Sql;
-  /** Which process this is: its own notices are skipped. */
-  origin: string;
   /** Where the store passes this process's own changes, as it commits them. */
   local: Set<(changes: TaskChange[]) => void>;
+  /** Where the store passes the notices of other processes, as it hears them. */
+  remote: Set<(notice: Notice) => void>;
   /** Reads the records a notice did not carry. */
   read(ids: string[]): Promise<Map<string, TaskRecord>>;
 }
@@ -52,15 +51,15 @@ export function followStore(
 
   // Notices are handled one after another, so views hear other nodes' changes in commit order.
   let chain = Promise.resolve();
-  const mine = noticePrefix(options.origin);
-  const listening = options.sql.listen(CHANNEL, (payload) => {
-    if (payload.startsWith(mine)) return;
-    const { told } = JSON.parse(payload) as Notice;
-    chain = chain.then(() => changesTold(told, options.read, fresh)).then(pass);
-  });
+  const hear = ({ told }: Notice) => {
+    if (told.length > 0) {
+      chain = chain.then(() => changesTold(told, options.read, fresh)).then(pass);
+    }
+  };
+  options.remote.add(hear);
   return () => {
     options.local.delete(pass);
-    listening.then((subscription) => subscription.unlisten()).catch(() => {});
+    options.remote.delete(hear);
   };
 }
 

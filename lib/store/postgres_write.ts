@@ -84,21 +84,21 @@ const UPDATE_COLUMNS = {
 const WRITE = statement();
 
 /**
- * Writes a folded batch's new and changed rows and tells every node, as `origin`; returns the ids
- * of the rows it wrote. A row not written was created or changed by another writer meanwhile.
+ * Writes a folded batch's new and changed rows and, given `from` (the writer's origin), tells
+ * every node; returns the ids of the rows it wrote. A row not written was created or changed by another writer meanwhile.
  *
  * @example
  * ```ts
  * declare const sql: Sql;
  * declare const entries: import("./batch.ts").BatchEntry[];
- * const written = await writeBatch(sql, "node-1", entries, entries.flatMap((e) => e.changes));
+ * const written = await writeBatch(sql, entries, entries.flatMap((e) => e.changes), "node-1");
  * ```
  */
 export async function writeBatch(
   sql: Sql,
-  origin: string,
   entries: BatchEntry[],
   changes: TaskChange[],
+  from?: string,
 ): Promise<Set<string>> {
   // Rows go in id order, so two writers that share rows never wait for each other in a circle.
   const dirty = entries.filter((entry) => entry.task && entry.dirty)
@@ -119,16 +119,16 @@ export async function writeBatch(
     ...columnsOf(INSERT_COLUMNS, fresh),
     ...columnsOf(UPDATE_COLUMNS, changed),
     // Long JSON strings go as one JSON array: the driver escapes a text[] element far slower.
-    JSON.stringify(notices(origin, changes)),
+    JSON.stringify(from === undefined ? [] : notices(from, changes)),
     dirty.length,
   ];
   const [row] = await sql.unsafe(WRITE, parameters as postgres.ParameterOrJSON<never>[], {
     prepare: true,
   });
   const written = new Set(row.written as string[] | null);
-  if (written.size > 0 && written.size < dirty.length) {
+  if (from !== undefined && written.size > 0 && written.size < dirty.length) {
     // The notices went only if every row was written: tell those that were, now.
-    const told = notices(origin, changes.filter((change) => written.has(change.task.id)));
+    const told = notices(from, changes.filter((change) => written.has(change.task.id)));
     await sql`SELECT pg_notify(${CHANNEL}, notice) FROM unnest(${told}::text[]) AS notice`;
   }
   return written;
@@ -222,6 +222,24 @@ function notices(origin: string, changes: TaskChange[]): string[] {
  */
 export function noticePrefix(origin: string): string {
   return `{"from":${JSON.stringify(origin)}`;
+}
+
+/**
+ * Who sent a notice, read from its beginning without parsing the rest.
+ *
+ * @example
+ * ```ts
+ * senderOf('{"from":"a1","told":[]}'); // "a1"
+ * ```
+ */
+export function senderOf(payload: string): string | undefined {
+  const quoted = /^\{"from":("(?:[^"\\]|\\.)*")/.exec(payload)?.[1];
+  return quoted === undefined ? undefined : JSON.parse(quoted);
+}
+
+/** A notice that tells nothing: the hello of a store that listens (see `postgres_peers.ts`). */
+export function hello(origin: string): string {
+  return `${noticePrefix(origin)},"told":[]}`;
 }
 
 const encoder = new TextEncoder();
