@@ -9,7 +9,7 @@
 
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "../amqp/connection.ts";
-import { publishConfirmed, publishTask } from "../amqp/publish.ts";
+import { publishConfirmed, publishEvents, publishTask } from "../amqp/publish.ts";
 import {
   countQueues,
   declareAll,
@@ -50,7 +50,8 @@ export interface ApiBrokerOptions {
 }
 
 /** The api's broker; see {@linkcode connectApiBroker}. */
-export interface ApiBroker extends Pick<ApiDeps, "admit" | "enqueue" | "dead" | "inspect"> {
+export interface ApiBroker
+  extends Pick<ApiDeps, "admit" | "enqueue" | "recordLater" | "dead" | "inspect"> {
   /** Whether the link is up. */
   connected(): boolean;
   /** Whether the broker blocks publishers (a memory or disk alarm). */
@@ -127,6 +128,11 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
       } finally {
         pending--;
       }
+    },
+    async recordLater(events) {
+      const session = link.session();
+      if (!session) throw new UnavailableError("not connected to the broker");
+      await publishEvents(session.pub, names, events, config.publishTimeoutMs);
     },
     dead,
     async inspect(handler): Promise<QueueCounts | undefined> {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { TaskEvent } from "../events.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import type { TaskStore } from "../store/store.ts";
@@ -36,6 +37,11 @@ export interface ApiDeps {
    * publish went unconfirmed.
    */
   enqueue(task: NewTask, options: { delaySeconds: number }): Promise<void>;
+  /**
+   * Sends events to the store by way of the broker's events queue (confirmed), for the recorder to
+   * write when the store is back: what a POST does with its `queued` event while the store is away.
+   */
+  recordLater(events: TaskEvent[]): Promise<void>;
   /** A handler's dead-letter queue; each call rejects with `UnavailableError` while the broker is away. */
   dead: DeadLetters;
   /** Counts of a handler's queue; undefined while the broker is away. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { StoreUnavailableError } from "../store/store.ts";
 import { problem, unavailable } from "./problem.ts";
 
 /** Nothing can be promised now: the broker is away or blocking, or Warren is shutting down. */
@@ -30,6 +31,7 @@ export class BusyError extends Error {
  * @example
  * ```ts
  * answerTo(new BusyError("10000 tasks await the broker's confirm"))?.status; // 429
+ * answerTo(new StoreUnavailableError("the task store cannot be reached"))?.status; // 503
  * answerTo(new Error("a bug")); // undefined
  * ```
  */
@@ -41,6 +43,9 @@ export function answerTo(error: unknown): Response | undefined {
       status: 429,
       detail: `${error.message}; nothing was enqueued, try again shortly`,
     }, { "retry-after": "1" });
+  }
+  if (error instanceof StoreUnavailableError) {
+    return unavailable(`${error.message}; nothing was changed, try again shortly`);
   }
   if (error instanceof UnavailableError) {
     return unavailable(

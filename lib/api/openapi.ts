@@ -51,7 +51,12 @@ const nameParam = {
 };
 const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
 const unknownHandler = problem("No such handler.");
-const brokerAway = problem("The broker is unavailable; nothing was done. See `Retry-After`.");
+const brokerAway = problem(
+  "The broker (or the task store) is unavailable; nothing was done. See `Retry-After`.",
+);
+const storeAway = problem(
+  "The task store is unavailable (its database is away). See `Retry-After`.",
+);
 
 /**
  * Builds the document for `handlers`; with `secured`, every route but the public ones requires
@@ -148,6 +153,7 @@ const ROUTES: Record<string, Record<string, Json>> = {
       responses: {
         200: json('A page of tasks; `Link: <…>; rel="next"` when there is more.', ref("TaskPage")),
         400: problem("A bad query parameter."),
+        503: storeAway,
       },
     },
   },
@@ -157,7 +163,11 @@ const ROUTES: Record<string, Record<string, Json>> = {
       operationId: "get_task",
       summary: "One task: state, attempts, payload, result or error, progress, history",
       parameters: [idParam],
-      responses: { 200: json("The task.", ref("Task")), 404: problem("No such task.") },
+      responses: {
+        200: json("The task.", ref("Task")),
+        404: problem("No such task."),
+        503: storeAway,
+      },
     },
   },
   "/tasks/{id}/events": {
@@ -175,6 +185,7 @@ const ROUTES: Record<string, Record<string, Json>> = {
         200: sse("The event stream; each event's data is the task."),
         204: { description: "The task has ended, and the client saw its end: stop listening." },
         404: problem("No such task."),
+        503: storeAway,
       },
     },
   },
@@ -196,6 +207,7 @@ const ROUTES: Record<string, Record<string, Json>> = {
         200: json("A page of dead letters, and how many the queue holds.", ref("DeadPage")),
         400: problem("A bad query parameter."),
         404: unknownHandler,
+        503: storeAway,
       },
     },
     delete: {

@@ -118,6 +118,7 @@ export function apiDeps(
     apiToken: config.apiToken,
     admit: broker.admit,
     enqueue: broker.enqueue,
+    recordLater: broker.recordLater,
     dead: broker.dead,
     inspect: broker.inspect,
     connected: broker.connected,

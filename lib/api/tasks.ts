@@ -8,7 +8,7 @@
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { parseDuration } from "../duration.ts";
-import { TASK_STATES, type TaskState } from "../events.ts";
+import { TASK_STATES, type TaskEvent, type TaskState } from "../events.ts";
 import { newTaskId } from "../id.ts";
 import { errorMessage, logger } from "../log.ts";
 import { type PayloadRefusal, readPayload } from "../payload.ts";
@@ -61,23 +61,29 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
       const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
       await deps.enqueue(task, { delaySeconds: delay });
-      try {
-        await deps.writer.write([{
-          type: "queued",
-          id: task.id,
-          handler: name,
-          attempt: 0,
-          at: task.createdAt,
-          payload,
-          runAt,
-        }]);
-      } catch (error) {
-        // The task is safe in the broker; its worker's events will create the record.
-        log.error("cannot store queued task {id}: {error}", {
+      const queued: TaskEvent = {
+        type: "queued",
+        id: task.id,
+        handler: name,
+        attempt: 0,
+        at: task.createdAt,
+        payload,
+        runAt,
+      };
+      await deps.writer.write([queued]).catch(async (error) => {
+        // The task is safe in the broker. Its queued event (with the payload, which no later
+        // event carries) goes by the events queue, for the recorder to write once it can.
+        log.warn("cannot store queued task {id} now ({error}); it is recorded later", {
           id: task.id,
           error: errorMessage(error),
         });
-      }
+        await deps.recordLater([queued]).catch((later) =>
+          log.error("cannot record queued task {id}: {error}", {
+            id: task.id,
+            error: errorMessage(later),
+          })
+        );
+      });
       const links = taskLinks(task.id);
       c.header("location", links.self);
       return c.json({

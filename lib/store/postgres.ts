@@ -29,7 +29,12 @@ import {
 } from "./postgres_write.ts";
 import { createRecent, type Recent } from "./recent.ts";
 import { recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
-import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
+import {
+  StoreUnavailableError,
+  type TaskChange,
+  type TaskFilter,
+  type TaskStore,
+} from "./store.ts";
 import type { TaskRecord } from "./task.ts";
 
 /** The schema, one step per version; a step never changes once released. */
@@ -81,6 +86,10 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     // The writer's batches, one at a time, and the reads of the api's routes beside them.
     max: 6,
     onnotice: () => {},
+    // While the database is away, a request waits at most this long to hear so (503), not the
+    // driver's 30 s and backoff of up to 20 s between attempts.
+    connect_timeout: 5,
+    backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
     connection: {
       application_name: "warren",
       // Every statement here finds its rows through an index. A prepared statement's generic
@@ -115,13 +124,13 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   return {
     async apply(events) {
       const from = peers.present() ? origin : undefined; // tell only when someone listens
-      const changes = await applyEvents({ sql, from, recent }, events);
+      const changes = await applyEvents({ sql, from, recent }, events).catch(away);
       for (const pass of local) pass(changes);
       return changes;
     },
 
     async get(id) {
-      return (await read([id])).get(id);
+      return (await read([id]).catch(away)).get(id);
     },
 
     async list(filter: TaskFilter) {
@@ -129,7 +138,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
         SELECT seq, id, handler, state, attempts, replays, error, created_at, started_at,
                finished_at, run_at
         FROM tasks ${where(sql, filter)}
-        ORDER BY seq DESC LIMIT ${filter.limit + 1}`;
+        ORDER BY seq DESC LIMIT ${filter.limit + 1}`.catch(away);
       const page = rows.slice(0, filter.limit);
       return {
         tasks: page.map((row) => summaryOf(row as unknown as SummaryRow)),
@@ -141,7 +150,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       if (ids.length === 0) return;
       // A new version, so that no node writes the record it remembers over this change.
       await sql`UPDATE tasks SET dead_letter = false, version = version + 1
-                WHERE id = ANY(${ids}) AND dead_letter`;
+                WHERE id = ANY(${ids}) AND dead_letter`.catch(away);
       for (const id of ids) recent.forget(id);
     },
 
@@ -174,6 +183,32 @@ async function listen(sql: Sql, origin: string, remote: Set<(notice: Notice) => 
   });
   peers.greet();
   return { peers, unlisten: () => subscription.unlisten() };
+}
+
+/** Connection failures, by the driver's or the system's code, and PostgreSQL's own. */
+const AWAY = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+]);
+
+/** Rethrows a lost or refused connection as {@linkcode StoreUnavailableError}, else as it is. */
+function away(error: unknown): never {
+  const code = String((error as { code?: unknown }).code ?? "");
+  if (AWAY.has(code) || code.startsWith("08")) {
+    throw new StoreUnavailableError(`the task store (PostgreSQL) cannot be reached (${code})`);
+  }
+  throw error;
 }
 
 /** Applies the schema's migrations not applied yet, one node at a time. */

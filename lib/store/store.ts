@@ -42,6 +42,14 @@ export interface TaskPage {
   next: Cursor | undefined;
 }
 
+/**
+ * The store cannot be reached now (its database is away): nothing was read or written; try
+ * again later. The message names no address or password.
+ */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
+
 /** Where task state is kept. */
 export interface TaskStore {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
