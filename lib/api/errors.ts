@@ -30,6 +30,7 @@ export class BusyError extends Error {
  *
  * @example
  * ```ts
+ * import { StoreUnavailableError } from "../store/store.ts";
  * answerTo(new BusyError("10000 tasks await the broker's confirm"))?.status; // 429
  * answerTo(new StoreUnavailableError("the task store cannot be reached"))?.status; // 503
  * answerTo(new Error("a bug")); // undefined
