@@ -258,7 +258,7 @@ Deno.test("postgres store: several writers at once fold every task once, and eac
     // Two nodes starting at once both migrate the new database: one waits for the other.
     const [a, b] = await Promise.all([open(), open()]);
     const heard: string[] = [];
-    const stop = b.follow!((changes) => {
+    const stop = await following(b, a, (changes) => {
       for (const change of changes) heard.push(`${change.task.id} ${change.task.state}`);
     });
     try {
@@ -291,7 +291,8 @@ Deno.test("postgres store: several writers at once fold every task once, and eac
         assert.deepEqual(task?.payload, { n });
         assert.deepEqual(task?.history.map((h) => h.state), ["queued", "running", "succeeded"]);
       }
-      assert.equal((await a.list({ limit: 1000 })).tasks.length, 200, "one row per task");
+      const rows = (await a.list({ limit: 1000 })).tasks.filter((t) => t.id.startsWith("t-"));
+      assert.equal(rows.length, 200, "one row per task");
       await waitFor(() => heard.includes("t-199 succeeded"), 5_000, "b to hear a's commits");
     } finally {
       stop();

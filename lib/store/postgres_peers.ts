@@ -3,7 +3,9 @@
  * while it hears another one, so one api process alone does not pay for notices nobody reads (a
  * tenth of the CPU a task costs). Each store says hello on the channel when it starts listening
  * and every few seconds, and answers the first word it hears from a store it does not know, so
- * two stores know each other within a round trip of the later one's start.
+ * two stores know each other within a round trip of the later one's start. (What the others
+ * commit in that round trip, the newcomer's views do not hear: a task's SSE reads the store again
+ * at its next keep-alive.)
  *
  * @module
  */
