@@ -4,8 +4,9 @@
  * is folded from the records this process wrote or read last (reading only the rows it does not
  * know), and written in one statement that changes a row only if it is still at the version the
  * batch folded from (see `postgres_write.ts`). The events of a row another node changed or
- * created meanwhile are folded again from the row as it is now. Every commit tells every node
- * (NOTIFY), so each node's live views see every task (see `postgres_follow.ts`).
+ * created meanwhile are folded again from the row as it is now. While other api nodes listen,
+ * every commit tells them (NOTIFY, see `postgres_peers.ts`), so each node's live views see every
+ * task (see `postgres_follow.ts`).
  *
  * The schema is created and migrated at start-up by versioned migrations, under an advisory lock,
  * so several nodes may start at once. One database holds one Warren.
@@ -124,7 +125,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
   return {
     async apply(events) {
       const from = peers.present() ? origin : undefined; // tell only when someone listens
-      const changes = await applyEvents({ sql, from, recent }, events).catch(away);
+      const changes = await applyEvents({ sql, read, from, recent }, events).catch(away);
       for (const pass of local) pass(changes);
       return changes;
     },
@@ -232,7 +233,12 @@ async function migrate(sql: Sql): Promise<void> {
  * meanwhile are folded again from a fresh read, up to {@linkcode RETRIES} times.
  */
 async function applyEvents(
-  { sql, from, recent }: { sql: Sql; from: string | undefined; recent: Recent<TaskRecord> },
+  { sql, read, from, recent }: {
+    sql: Sql;
+    read: (ids: string[]) => Promise<Map<string, TaskRecord>>;
+    from: string | undefined;
+    recent: Recent<TaskRecord>;
+  },
   events: TaskEvent[],
 ): Promise<TaskChange[]> {
   const applied: TaskChange[] = [];
@@ -242,7 +248,7 @@ async function applyEvents(
       const tasks = new Set(pending.map((event) => event.id)).size;
       throw new Error(`other writers changed ${tasks} tasks of this batch ${RETRIES} times over`);
     }
-    const entries = await fold(sql, recent, pending, round === 1);
+    const entries = await fold(read, recent, pending, round === 1);
     const again = new Set<string>();
     try {
       const written = await writeBatch(sql, [...entries.values()], changesOf(entries), from);
@@ -269,7 +275,7 @@ async function applyEvents(
  * row exists after all, the write says so and the next try reads it).
  */
 async function fold(
-  sql: Sql,
+  read: (ids: string[]) => Promise<Map<string, TaskRecord>>,
   recent: Recent<TaskRecord>,
   events: TaskEvent[],
   guess: boolean,
@@ -281,10 +287,7 @@ async function fold(
     if (record || (guess && isFirstQueued(event))) known.set(event.id, record);
   }
   const unknown = [...new Set(events.map((event) => event.id))].filter((id) => !known.has(id));
-  if (unknown.length > 0) {
-    const rows = await sql`SELECT * FROM tasks WHERE id = ANY(${unknown})`;
-    for (const row of rows) known.set(row.id as string, recordOf(row as unknown as TaskRow));
-  }
+  if (unknown.length > 0) { for (const [id, record] of await read(unknown)) known.set(id, record); }
   return foldBatch(events, (event) => known.get(event.id));
 }
 

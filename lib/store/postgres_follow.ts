@@ -1,9 +1,9 @@
 /**
  * How a process hears every commit to the PostgreSQL store: its own changes straight from its
- * writes, other nodes' from their notices (the store's LISTEN), each task's in version order. A notice of a
- * version older than one heard already (a node that tells a partly written batch late) is left
- * out, and so is a record that a later commit changed before it was read: that commit's own
- * notice tells it.
+ * writes, other nodes' from their notices (the store's LISTEN), each task's in version order. A
+ * notice of a version older than one heard already (a node that tells a partly written batch
+ * late) is left out, and so is a record that a later commit changed before it was read: that
+ * commit's own notice tells it.
  *
  * @module
  */

@@ -2,9 +2,9 @@
  * How the PostgreSQL store writes a folded batch: in one statement, so one round trip and one
  * transaction without BEGIN or COMMIT. It inserts the new rows, updates the changed ones where
  * the row is still at the version the batch folded from (optimistic concurrency: no row is
- * locked while the batch is folded), and tells every node of the changes it wrote (NOTIFY). A
- * row that was created or changed meanwhile is left as it is and named in the answer, so the
- * store folds its events again from the row as it is now.
+ * locked while the batch is folded), and, when asked, tells the other nodes of the changes it
+ * wrote (NOTIFY). A row that was created or changed meanwhile is left as it is and named in the
+ * answer, so the store folds its events again from the row as it is now.
  *
  * Each column goes as one array (`unnest`), so the statement's text never changes with the
  * number of rows and each connection prepares it once.
@@ -85,7 +85,8 @@ const WRITE = statement();
 
 /**
  * Writes a folded batch's new and changed rows and, given `from` (the writer's origin), tells
- * every node; returns the ids of the rows it wrote. A row not written was created or changed by another writer meanwhile.
+ * every node; returns the ids of the rows it wrote. A row not written was created or changed by
+ * another writer meanwhile.
  *
  * @example
  * ```ts
@@ -129,7 +130,8 @@ export async function writeBatch(
   if (from !== undefined && written.size > 0 && written.size < dirty.length) {
     // The notices went only if every row was written: tell those that were, now.
     const told = notices(from, changes.filter((change) => written.has(change.task.id)));
-    await sql`SELECT pg_notify(${CHANNEL}, notice) FROM unnest(${told}::text[]) AS notice`;
+    await sql`SELECT pg_notify(${CHANNEL}, notice)
+              FROM json_array_elements_text(${JSON.stringify(told)}::text::json) AS notice`;
   }
   return written;
 }
