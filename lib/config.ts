@@ -46,6 +46,8 @@ export interface Config {
   publishTimeoutMs: number;
   /** Publishes awaiting the broker's confirm past which POST /tasks answers 429. */
   maxPending: number;
+  /** The longest `?wait=` a request may hold its answer for a task to end. */
+  maxWaitMs: number;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
@@ -151,6 +153,7 @@ export function loadConfig(
       maxBodyBytes: parseBytes(env.WARREN_MAX_BODY ?? "1MiB", "WARREN_MAX_BODY"),
       publishTimeoutMs: parseMs(env.WARREN_PUBLISH_TIMEOUT ?? "5s", "WARREN_PUBLISH_TIMEOUT"),
       maxPending: parseInteger(env.WARREN_MAX_PENDING ?? "10000", "WARREN_MAX_PENDING", 1, 1e6),
+      maxWaitMs: parseMaxWait(env.WARREN_MAX_WAIT ?? "60s"),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,
@@ -330,6 +333,15 @@ function parseMs(text: string, name: string): number {
   const ms = parseDuration(text);
   if (ms === undefined) {
     throw new ConfigError(`${name} must be a duration such as 500ms, 5s or 2m (got "${text}")`);
+  }
+  return ms;
+}
+
+/** `WARREN_MAX_WAIT`: up to 15 minutes, longer than any proxy in between keeps a request open. */
+function parseMaxWait(text: string): number {
+  const ms = parseMs(text, "WARREN_MAX_WAIT");
+  if (ms > 15 * 60_000) {
+    throw new ConfigError(`WARREN_MAX_WAIT must be at most 15m (got "${text}")`);
   }
   return ms;
 }

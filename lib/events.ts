@@ -30,6 +30,12 @@ export interface TaskError {
   stack?: string;
 }
 
+/** The event a task was made from (see `POST /events/{topic}`): its id and its topic. */
+export interface EventOrigin {
+  id: string;
+  topic: string;
+}
+
 /** One lifecycle event of one task. */
 export interface TaskEvent {
   type: EventType;
@@ -51,6 +57,8 @@ export interface TaskEvent {
    */
   startedAt?: number;
   payload?: unknown;
+  /** The event the task was made from; on the events that carry its payload. */
+  event?: EventOrigin;
   result?: unknown;
   error?: TaskError;
   progress?: unknown;

@@ -7,7 +7,7 @@
  * // handlers/resize-image.ts
  * import type { Context, HandlerConfig } from "warren";
  *
- * export const config: HandlerConfig = { workers: 2, timeout: "2m" };
+ * export const config: HandlerConfig = { workers: 2, timeout: "2m", subscribe: ["image.*"] };
  *
  * export default async function (payload: { path: string }, ctx: Context) {
  *   ctx.progress(0.5);
@@ -18,9 +18,11 @@
  * @module
  */
 
+import type { EventOrigin } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import { compileSchema, type JsonSchema } from "./schema.ts";
+import { patternProblem } from "./topics.ts";
 
 /** What a handler may set in `export const config`; every field is optional. */
 export interface HandlerConfig {
@@ -40,6 +42,11 @@ export interface HandlerConfig {
   backoff?: { min?: Duration; max?: Duration };
   /** JSON Schema of the payload; a POST whose body does not match is refused with 422. */
   schema?: JsonSchema;
+  /**
+   * Topics whose events this handler gets as tasks: AMQP topic patterns such as
+   * `"order.created"`, `"order.*"` (one word) or `"order.#"` (any words). See `POST /events`.
+   */
+  subscribe?: string[];
 }
 
 /** {@linkcode HandlerConfig} with every default filled in and durations in milliseconds. */
@@ -50,6 +57,7 @@ export interface ResolvedHandlerConfig {
   retries: number;
   backoff: { minMs: number; maxMs: number };
   schema: JsonSchema | undefined;
+  subscribe: string[];
 }
 
 /** What a handler gets besides its payload. */
@@ -68,6 +76,13 @@ export interface Context {
   progress(value: unknown): void;
   /** Enqueues another task; resolves with its id once the broker has confirmed it. */
   enqueue(handler: string, payload?: unknown): Promise<string>;
+  /**
+   * Publishes an event: every handler subscribed to `topic` gets it as a task of its own.
+   * Resolves with the event's id once the broker has confirmed it.
+   */
+  publish(topic: string, payload?: unknown): Promise<string>;
+  /** The event this task was made from, when a handler got it by subscribing to its topic. */
+  readonly event: EventOrigin | undefined;
 }
 
 /** A handler: the default export of a module in `handlers/`. */
@@ -131,7 +146,15 @@ export function defineHandler<P = unknown, R = unknown>(handler: Handler<P, R>):
 /** Upper bound of `timeout`: below RabbitMQ's default consumer_timeout of 30 minutes. */
 export const MAX_TIMEOUT_MS = 25 * 60_000;
 
-const CONFIG_FIELDS = ["workers", "prefetch", "timeout", "retries", "backoff", "schema"];
+const CONFIG_FIELDS = [
+  "workers",
+  "prefetch",
+  "timeout",
+  "retries",
+  "backoff",
+  "schema",
+  "subscribe",
+];
 
 /**
  * Checks a module's `config` export and fills in the defaults; `where` names the file in errors.
@@ -164,6 +187,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
       maxMs: duration(max, "10m", 0, 30 * 86_400_000, `${where}: config.backoff.max`),
     },
     schema: undefined,
+    subscribe: subscriptions(fields.subscribe, `${where}: config.subscribe`),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -179,6 +203,18 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schema = fields.schema as JsonSchema;
   }
   return resolved;
+}
+
+function subscriptions(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((p) => typeof p === "string")) {
+    throw new HandlerError(`${name} must be a list of topic patterns, e.g. ["order.*"]`);
+  }
+  for (const pattern of value) {
+    const problem = patternProblem(pattern);
+    if (problem) throw new HandlerError(`${name}: ${problem}`);
+  }
+  return [...new Set(value)];
 }
 
 function integer(value: unknown, fallback: number, min: number, max: number, name: string) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { v7 } from "uuid";
 
 /**
@@ -17,4 +18,33 @@ import { v7 } from "uuid";
  */
 export function newTaskId(): string {
   return v7();
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/**
+ * The id of the task an event makes for one handler: the same wherever and however often it is
+ * worked out (each subscriber's copy of the event carries only the event's id), and different
+ * for every handler. It is a UUIDv8 made of a SHA-256 of both; an event id that is a UUIDv7 lends
+ * it its first 48 bits, its time, so the tasks of an event sort by time as other tasks do.
+ *
+ * @example
+ * ```ts
+ * const event = newTaskId();
+ * eventTaskId(event, "email") === eventTaskId(event, "email"); // true
+ * eventTaskId(event, "email") !== eventTaskId(event, "stock"); // true
+ * ```
+ */
+export function eventTaskId(eventId: string, handler: string): string {
+  const digest = createHash("sha256").update(`${eventId}\n${handler}`).digest();
+  if (UUID_V7.test(eventId)) {
+    const time = eventId.replaceAll("-", "").slice(0, 12);
+    for (let i = 0; i < 6; i++) digest[i] = parseInt(time.slice(2 * i, 2 * i + 2), 16);
+  }
+  digest[6] = (digest[6] & 0x0f) | 0x80; // version 8
+  digest[8] = (digest[8] & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = digest.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20)
+  }`;
 }

@@ -14,4 +14,4 @@ export {
 } from "./handler.ts";
 export type { Duration } from "./duration.ts";
 export type { JsonSchema } from "./schema.ts";
-export type { TaskError, TaskState } from "./events.ts";
+export type { EventOrigin, TaskError, TaskState } from "./events.ts";

@@ -109,7 +109,10 @@ function logHandlers(config: Config, handlers: HandlerInfo[], names: Topology): 
     const where = config.role === "api"
       ? "workers run elsewhere (role api)"
       : `${h.config.workers} worker(s), prefetch ${h.config.prefetch}`;
-    log.info(`handler {name}: queue {queue}, ${where}`, {
+    const topics = h.config.subscribe.length
+      ? `; subscribes to ${h.config.subscribe.join(", ")}`
+      : "";
+    log.info(`handler {name}: queue {queue}, ${where}${topics}`, {
       name: h.name,
       queue: names.taskQueue(h.name),
     });

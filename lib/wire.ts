@@ -13,6 +13,12 @@
  * | `x-warren-attempt` | the attempt it is, `1` when absent |
  * | `x-warren-replay` | replays of the dead task so far, `0` when absent |
  * | `x-warren-created-at` | when it was enqueued, in ms; set by Warren's producers, which record the task first |
+ * | `x-warren-event-id`, `x-warren-topic` | the event it was made from, on its retries and replays |
+ *
+ * An **event** (on `<prefix>.topics`, routed by its topic) is its payload as JSON in the body,
+ * with `message_id` its id (the tasks it makes take theirs from it: see `eventTaskId`) and the
+ * task properties' `timestamp` and `x-warren-created-at`. Each subscribed handler's queue holds a
+ * copy; the worker reads the task's id and event from where it came.
  *
  * A **dead letter** is the task's body as delivered, with the task's properties and:
  *
@@ -33,12 +39,14 @@
 
 import type { Message, Options } from "amqplib";
 import {
+  type EventOrigin,
   type EventType,
   TASK_STATES,
   type TaskError,
   type TaskEvent,
   type TaskState,
 } from "./events.ts";
+import { eventTaskId } from "./id.ts";
 import { MAX_DEPTH, tooDeep } from "./payload.ts";
 import { bound, ERROR_NAME_MAX_BYTES, ERROR_TEXT_MAX_BYTES } from "./task_error.ts";
 
@@ -50,6 +58,8 @@ const ERROR_NAME_HEADER = "x-warren-error-name";
 const ERROR_STACK_HEADER = "x-warren-error-stack";
 const ATTEMPTS_HEADER = "x-warren-attempts";
 const FAILED_AT_HEADER = "x-warren-failed-at";
+const EVENT_ID_HEADER = "x-warren-event-id";
+const TOPIC_HEADER = "x-warren-topic";
 /** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
 const BROKER_HEADERS = ["x-delivery-count", "x-acquired-count"];
 
@@ -76,17 +86,41 @@ export interface Run {
  * ```
  */
 export function taskProperties(
-  task: { id: string; createdAt: number | undefined },
+  task: { id: string; createdAt: number | undefined; event?: EventOrigin },
   run: Run,
 ): Options.Publish {
   const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
   if (task.createdAt !== undefined) headers[CREATED_AT_HEADER] = task.createdAt;
   if (run.replay > 0) headers[REPLAY_HEADER] = run.replay;
+  if (task.event) {
+    headers[EVENT_ID_HEADER] = task.event.id;
+    headers[TOPIC_HEADER] = task.event.topic;
+  }
   return {
     messageId: task.id,
     contentType: "application/json",
     timestamp: Math.floor((task.createdAt ?? Date.now()) / 1000),
     headers,
+  };
+}
+
+/**
+ * The properties of an event on the topics exchange. `recorded` says that its publisher recorded
+ * the tasks it makes (as the api does), so their workers need not report the payload.
+ *
+ * @example
+ * ```ts
+ * eventProperties({ id: "e-1", createdAt: Date.now() }, true).messageId; // "e-1"
+ * ```
+ */
+export function eventProperties(
+  event: { id: string; createdAt: number },
+  recorded: boolean,
+): Options.Publish {
+  const task = { id: event.id, createdAt: recorded ? event.createdAt : undefined };
+  return {
+    ...taskProperties(task, { attempt: 1, replay: 0 }),
+    timestamp: Math.floor(event.createdAt / 1000),
   };
 }
 
@@ -103,6 +137,17 @@ export interface TaskFacts extends Run {
   fromWarren: boolean;
   /** Earlier deliveries of this message that ended without an ack (quorum queues count them). */
   deliveries: number;
+  /** The event the task was made from, if a subscription made it. */
+  event?: EventOrigin;
+}
+
+/** Who reads a task message: the handler whose queue it came from, and where events come from. */
+export interface Reader {
+  handler: string;
+  /** The exchange events are published on; a copy of one is read as its task for `handler`. */
+  topicsExchange: string;
+  /** Makes up an id for a message without `message_id`. */
+  newId(): string;
 }
 
 /**
@@ -111,16 +156,27 @@ export interface TaskFacts extends Run {
  * @example
  * ```ts
  * declare const message: import("amqplib").Message;
- * const { id, attempt, replay } = readTask(message, () => crypto.randomUUID());
+ * const { id, attempt, replay } = readTask(message, {
+ *   handler: "hello",
+ *   topicsExchange: "warren.topics",
+ *   newId: () => crypto.randomUUID(),
+ * });
  * ```
  */
-export function readTask(message: Message, newId: () => string): TaskFacts {
+export function readTask(message: Message, reader: Reader): TaskFacts {
   const props = message.properties;
   const headers = props.headers ?? {};
   const createdAtHeader = positiveInteger(headers[CREATED_AT_HEADER], TIME_MAX_MS);
   const timestamp = positiveInteger(props.timestamp, TIME_MAX_MS / 1000);
+  const messageId = typeof props.messageId === "string" && props.messageId
+    ? props.messageId
+    : reader.newId();
+  const event = eventOf(message, messageId, reader);
   return {
-    id: typeof props.messageId === "string" && props.messageId ? props.messageId : newId(),
+    id: event && message.fields.exchange === reader.topicsExchange
+      ? eventTaskId(event.id, reader.handler)
+      : messageId,
+    ...(event ? { event } : {}),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
     replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
     // A message that does not say when it was enqueued was enqueued by now at the latest.
@@ -130,11 +186,26 @@ export function readTask(message: Message, newId: () => string): TaskFacts {
   };
 }
 
+/**
+ * The event a task message comes from: itself, when it is a copy of one from the topics exchange
+ * (whose `message_id` is the event's); else what its headers say (a retry, a replay).
+ */
+function eventOf(message: Message, messageId: string, reader: Reader): EventOrigin | undefined {
+  if (message.fields.exchange === reader.topicsExchange) {
+    return { id: messageId, topic: message.fields.routingKey };
+  }
+  const headers = message.properties.headers ?? {};
+  const id = headers[EVENT_ID_HEADER];
+  const topic = headers[TOPIC_HEADER];
+  return typeof id === "string" && typeof topic === "string" ? { id, topic } : undefined;
+}
+
 /** What a worker knows of a task when it dies. */
 export interface Death extends Run {
   id: string;
   createdAt: number | undefined;
   error: TaskError;
+  event?: EventOrigin;
 }
 
 /**
@@ -269,7 +340,13 @@ function isEvent(value: unknown): value is TaskEvent {
     typeof event.id === "string" && typeof event.handler === "string" &&
     count(event.attempt) && maybe(event.replay, count) && time(event.at) &&
     maybe(event.createdAt, time) && maybe(event.startedAt, time) && maybe(event.runAt, time) &&
-    maybe(event.error, isError);
+    maybe(event.error, isError) && maybe(event.event, isOrigin);
+}
+
+function isOrigin(value: unknown): boolean {
+  const origin = value as Partial<EventOrigin> | null;
+  return typeof origin === "object" && origin !== null && typeof origin.id === "string" &&
+    typeof origin.topic === "string";
 }
 
 function isEventType(type: unknown): type is EventType {

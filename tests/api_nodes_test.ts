@@ -1,6 +1,7 @@
 /**
  * Several api nodes, one truth: two api processes and a worker process on one PostgreSQL store
- * answer every task alike, whichever node took it, and each node's live views hear every task.
+ * answer every task alike, whichever node took it, and each node's live views (SSE, `?wait=`,
+ * the dashboard's stream) hear every task.
  * Two api processes on one SQLite file are refused.
  */
 
@@ -93,6 +94,23 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
         }) ?? 0;
       };
       assert.equal((await succeeded(a.url)) + (await succeeded(b.url)), 100);
+    });
+
+    await t.step("?wait= on either node hears the end, whichever node recorded it", async () => {
+      for (let i = 0; i < 6; i++) {
+        // The two nodes' recorders share the events queue: each records about half the tasks.
+        const response = await fetch(`${a.url}/tasks/echo?wait=10s`, {
+          method: "POST",
+          body: JSON.stringify({ i }),
+        });
+        const done = await response.json();
+        assert.equal(response.status, 200, JSON.stringify(done));
+        assert.equal(done.state, "succeeded");
+        const [, accepted] = await postTask(a.url, "slow", { ms: 100 });
+        const [status, onB] = await getJson(`${b.url}/tasks/${accepted.id}?wait=10s`);
+        assert.equal(status, 200);
+        assert.equal(onB.state, "succeeded", "B heard the end of A's task");
+      }
     });
 
     await t.step("the dashboard's stream on B hears a task POSTed to A", async () => {

@@ -70,6 +70,7 @@ Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their
     name: "test",
     names: topology("t"),
     handler: "h",
+    subscribe: [],
     prefetch: 2,
     log: logger("test"),
     onDelivery: (message, ack) =>

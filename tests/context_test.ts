@@ -1,21 +1,24 @@
 /**
- * A handler's context: `ctx.progress` reports, `ctx.enqueue` checks a payload as POST does.
+ * A handler's context: `ctx.progress` reports, `ctx.enqueue` and `ctx.publish` check a payload as
+ * POST does.
  */
 
 import assert from "node:assert/strict";
-import type { NewTask } from "../lib/amqp/publish.ts";
+import type { NewEvent, NewTask } from "../lib/amqp/publish.ts";
 import type { TaskEvent } from "../lib/events.ts";
-import { createContext, createEnqueue, schemasOf } from "../lib/worker/context.ts";
+import { createContext, createEnqueue, createPublish, schemasOf } from "../lib/worker/context.ts";
 import { fakeTask } from "./helpers/task.ts";
+
+const SCHEMAS = schemasOf([
+  { name: "typed", schema: { type: "object", required: ["n"] }, subscribe: ["count.*"] },
+  { name: "free", schema: undefined, subscribe: ["#"] },
+]);
 
 function enqueuer() {
   const published: NewTask[] = [];
   const reported: TaskEvent[] = [];
   const enqueue = createEnqueue({
-    schemas: schemasOf([
-      { name: "typed", schema: { type: "object", required: ["n"] } },
-      { name: "free", schema: undefined },
-    ]),
+    schemas: SCHEMAS,
     publish: (task) => (published.push(task), Promise.resolve()),
     report: (event) => reported.push(event),
   });
@@ -52,8 +55,10 @@ Deno.test("ctx: the task's facts; progress is reported as an event of this attem
   const ctx = createContext(task, signal, {
     report: (event) => reported.push(event),
     enqueue: () => Promise.resolve("x"),
+    publish: () => Promise.resolve("e"),
   });
   assert.equal(ctx.id, "t-1");
+  assert.equal(ctx.event, undefined, "a task no event made");
   assert.equal(ctx.attempt, 2);
   assert.equal(ctx.signal, signal);
   ctx.progress({ step: 1 });
@@ -62,4 +67,24 @@ Deno.test("ctx: the task's facts; progress is reported as an event of this attem
   assert.equal(reported[0].attempt, 2);
   assert.equal(reported[0].replay, 1);
   assert.equal(reported[0].startedAt, undefined, "only an outcome carries its start");
+});
+
+Deno.test("ctx.publish: checks the topic and every known subscriber's schema, then publishes", async () => {
+  const published: NewEvent[] = [];
+  const publish = createPublish({
+    schemas: SCHEMAS,
+    publish: (event) => (published.push(event), Promise.resolve()),
+  });
+  await assert.rejects(publish("order.*", {}), /ctx.publish: a topic is words joined by dots/);
+  await assert.rejects(
+    publish("count.up", {}),
+    /ctx.publish: the payload does not match the schema of "typed"/,
+  );
+  assert.equal(published.length, 0);
+  const id = await publish("order.created", { order: 1 });
+  assert.equal(published[0].id, id);
+  assert.equal(published[0].topic, "order.created");
+  assert.equal(published[0].recorded, false, "its workers record its tasks");
+  await publish("count.up", { n: 1 });
+  assert.equal(published.length, 2);
 });

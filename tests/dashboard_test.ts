@@ -1,6 +1,6 @@
 /**
  * The dashboard and the API docs in a real browser (headless Chromium): tasks appear and finish
- * without a reload, a dead task is opened and replayed, dead letters are listed, the page fits a
+ * without a reload, events and the tasks they made show, a dead task is opened and replayed, dead letters are listed, the page fits a
  * phone, and /docs sends a request with "try it out".
  */
 
@@ -60,6 +60,37 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
         `Number(document.querySelector('#handlers tr[data-handler="echo"] td:nth-child(5)')` +
           `?.textContent) >= 3`,
       );
+    });
+
+    await t.step("events published and the tasks they made show, with their event", async () => {
+      const response = await fetch(`${warren.url}/events/fixture.echo.hello`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ from: "an event" }),
+      });
+      assert.equal(response.status, 202);
+      const event = await response.json();
+      const [task] = event.tasks;
+      await page.waitForFunction(
+        `document.querySelector("#events")?.textContent === "events: 1/min"`,
+      );
+      await page.waitForFunction(
+        `document.querySelector('#handlers tr[data-handler="echo"] td:nth-child(7)')` +
+          `?.textContent === "1"`,
+      );
+      assert.match(
+        await page.textContent('#handlers tr[data-handler="echo"] td:first-child') ?? "",
+        /echo ← fixture\.echo\.#/,
+      );
+      const row = `#tasks tr[data-id="${task.id}"][data-state="succeeded"]`;
+      await page.waitForSelector(row);
+      await page.click(row);
+      await page.waitForSelector('#detail[data-state="succeeded"]');
+      assert.match(
+        await page.textContent("#detail-facts") ?? "",
+        new RegExp(`fixture\\.echo\\.hello \\(${event.id}\\)`),
+      );
+      await page.click("#detail-close");
     });
 
     await t.step("a dead task opens with its error and history, and replays", async () => {

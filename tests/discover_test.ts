@@ -41,6 +41,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     retries: 3,
     backoff: { minMs: 1000, maxMs: 600_000 },
     schema: undefined,
+    subscribe: [],
   });
 });
 

@@ -5,7 +5,17 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { deleteTopology, ROOT, runWarren, startWarren } from "./helpers/warren.ts";
+import {
+  deleteTopology,
+  type Json,
+  ROOT,
+  runWarren,
+  startWarren,
+  waitForState,
+} from "./helpers/warren.ts";
+
+const SHIPPED = [...Deno.readDirSync(join(ROOT, "handlers"))]
+  .map((entry) => entry.name.replace(/\.ts$/, ""));
 
 Deno.test("startup: the shipped handlers, one line each, then the address", async () => {
   const warren = await startWarren({ handlersDir: join(ROOT, "handlers") });
@@ -19,10 +29,36 @@ Deno.test("startup: the shipped handlers, one line each, then the address", asyn
       output,
       new RegExp(`handler hello: queue ${warren.prefix}\\.task\\.hello, 1 worker`),
     );
+    assert.match(output, /handler order-inventory: .*; subscribes to order\.\*/);
     assert.match(output, /listening on http:\/\/127\.0\.0\.1:\d+/);
+
+    // Seed 001's order fan-out, as the README shows it.
+    const response = await fetch(`${warren.url}/events/order.created`, {
+      method: "POST",
+      body: JSON.stringify({
+        order_id: 42,
+        email: "ada@example.com",
+        items: ["book"],
+        total: 1200,
+      }),
+    });
+    const event = await response.json();
+    assert.equal(response.status, 202);
+    assert.deepEqual(event.tasks.map((t: Json) => t.handler).sort(), [
+      "order-analytics",
+      "order-email",
+      "order-inventory",
+    ]);
+    const results = await Promise.all(
+      event.tasks.map((t: Json) => waitForState(warren.url, t.id, "succeeded")),
+    );
+    assert.deepEqual(results.map((t) => t.result).find((r) => r.reserved), {
+      reserved: ["book"],
+      order_id: 42,
+    });
   } finally {
     assert.equal(await warren.stop(), 0, warren.output());
-    await deleteTopology(warren.prefix, ["countdown", "hello"]);
+    await deleteTopology(warren.prefix, SHIPPED);
   }
 });
 

@@ -62,6 +62,7 @@ Deno.test("merge: events in order build the record", () => {
     ],
     version: 4,
     deadLetter: false,
+    event: null,
   });
 });
 
@@ -224,6 +225,24 @@ for (const [kind, withStore] of Object.entries(STORES)) {
         await store.apply([other]);
         assert.deepEqual((await store.get(id))?.payload, { a: 1 }, "a payload is written once");
         assert.equal((await store.get(id))?.state, "succeeded", "state only moves forward");
+      } finally {
+        await store.close();
+      }
+    }));
+
+  Deno.test(`${kind} store: a task keeps the event it was made from, across a reopen`, () =>
+    withStore(async (open) => {
+      const event = { id: "e-1", topic: "order.created" };
+      let store = await open();
+      await store.apply([{ ...running, id: "t-e", event }]); // another client's: its worker tells
+      await store.apply([{ ...queued, id: "t-plain" }]);
+      await store.close();
+      store = await open();
+      try {
+        assert.deepEqual((await store.get("t-e"))?.event, event);
+        assert.equal((await store.get("t-plain"))?.event, null);
+        await store.apply([{ ...succeeded, id: "t-e" }]);
+        assert.deepEqual((await store.get("t-e"))?.event, event, "later events keep it");
       } finally {
         await store.close();
       }

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect, type Message } from "amqplib";
-import { newTaskId } from "../lib/id.ts";
+import { eventTaskId, newTaskId } from "../lib/id.ts";
 import { logger } from "../lib/log.ts";
 import { taskOf } from "../lib/worker/task.ts";
-import { readTask } from "../lib/wire.ts";
+import { readTask, taskProperties } from "../lib/wire.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -97,7 +97,8 @@ Deno.test("delivery: headers give attempt, replay, creation time and redeliverie
     "x-warren-created-at": 1_700_000_000_123,
     "x-delivery-count": 2,
   }, "t-1");
-  assert.deepEqual(readTask(delivery, newTaskId), {
+  const reader = { handler: "h", topicsExchange: "x.topics", newId: newTaskId };
+  assert.deepEqual(readTask(delivery, reader), {
     id: "t-1",
     attempt: 3,
     replay: 1,
@@ -105,10 +106,35 @@ Deno.test("delivery: headers give attempt, replay, creation time and redeliverie
     fromWarren: true,
     deliveries: 2,
   });
-  assert.equal(taskOf(delivery, "h", () => {}, logger("test")).key, "t-1/1/3");
-  const foreign = readTask(message({}), newTaskId);
+  assert.equal(taskOf(delivery, "h", () => {}, logger("test"), "x.topics").key, "t-1/1/3");
+  const foreign = readTask(message({}), reader);
   assert.match(foreign.id, /^[0-9a-f-]{36}$/, "an id is made for a message without one");
   assert.equal(foreign.attempt, 1);
   assert.equal(foreign.createdAt, 1_700_000_000_000, "from the AMQP timestamp");
   assert.equal(foreign.fromWarren, false);
+});
+
+Deno.test("delivery: a copy of an event is its task for the handler; its retries say so", () => {
+  const event = newTaskId();
+  const copy = {
+    content: new Uint8Array(),
+    fields: { redelivered: false, exchange: "x.topics", routingKey: "order.created" },
+    properties: { headers: {}, messageId: event, timestamp: 1_700_000_000 },
+  } as unknown as Message;
+  const email = readTask(copy, { handler: "email", topicsExchange: "x.topics", newId: newTaskId });
+  const stock = readTask(copy, { handler: "stock", topicsExchange: "x.topics", newId: newTaskId });
+  assert.deepEqual(email.event, { id: event, topic: "order.created" });
+  assert.notEqual(email.id, stock.id, "each subscriber's task has an id of its own");
+  assert.equal(email.id, eventTaskId(event, "email"), "the id the api answered with");
+  assert.equal(email.id.slice(0, 13), event.slice(0, 13), "it sorts by the event's time");
+
+  const retry = {
+    content: new Uint8Array(),
+    fields: { redelivered: false, exchange: "x.delay.0", routingKey: "1.email" },
+    properties: { ...taskProperties(email, { attempt: 2, replay: 0 }) },
+  } as unknown as Message;
+  const again = readTask(retry, { handler: "email", topicsExchange: "x.topics", newId: newTaskId });
+  assert.equal(again.id, email.id);
+  assert.deepEqual(again.event, email.event);
+  assert.equal(again.attempt, 2);
 });

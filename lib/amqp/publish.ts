@@ -12,7 +12,14 @@
 import type { ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import type { TaskEvent } from "../events.ts";
-import { deadLetterProperties, type Death, encodeEvents, taskProperties } from "../wire.ts";
+import type { EventOrigin } from "../events.ts";
+import {
+  deadLetterProperties,
+  type Death,
+  encodeEvents,
+  eventProperties,
+  taskProperties,
+} from "../wire.ts";
 import { delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
 
 /** Why a publish did not get the broker's confirm. */
@@ -109,6 +116,8 @@ export interface TaskMessage {
   handler: string;
   body: Uint8Array;
   createdAt: number | undefined;
+  /** The event it was made from, if any: its retries and replays carry it on. */
+  event?: EventOrigin;
 }
 
 /** How a task is sent: when it may run, and which run of it this is. */
@@ -171,6 +180,41 @@ export function sendTask(
     : { exchange: names.tasksExchange, routingKey: task.handler };
   const properties = taskProperties(task, { attempt, replay });
   return publishConfirmed(ch, route.exchange, route.routingKey, task.body, properties, timeoutMs);
+}
+
+/** An event to publish: every handler subscribed to its topic gets a task of it. */
+export interface NewEvent {
+  id: string;
+  topic: string;
+  payload: unknown;
+  createdAt: number;
+  /** Whether the publisher records the tasks it makes (the api does; `ctx.publish` does not). */
+  recorded: boolean;
+}
+
+/**
+ * Publishes an event on the topics exchange, routed by its topic, and waits for the broker's
+ * confirm.
+ *
+ * @example
+ * ```ts
+ * import { topology } from "./topology.ts";
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const event = {
+ *   id: "e-1", topic: "order.created", payload: {}, createdAt: Date.now(), recorded: false,
+ * };
+ * await publishEvent(ch, topology("warren"), event, 5000);
+ * ```
+ */
+export function publishEvent(
+  ch: ConfirmChannel,
+  names: Topology,
+  event: NewEvent,
+  timeoutMs: number,
+): Promise<void> {
+  const body = encoder.encode(JSON.stringify(event.payload));
+  const properties = eventProperties(event, event.recorded);
+  return publishConfirmed(ch, names.topicsExchange, event.topic, body, properties, timeoutMs);
 }
 
 /**

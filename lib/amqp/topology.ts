@@ -4,8 +4,10 @@
  *
  * ```
  * <prefix>.tasks          direct exchange, routing key = handler name
- * <prefix>.task.<name>    quorum queue per handler, bound to <prefix>.tasks with key <name>
- *                         and to <prefix>.delayed with key #.<name>
+ * <prefix>.task.<name>    quorum queue per handler, bound to <prefix>.tasks with key <name>,
+ *                         to <prefix>.delayed with key #.<name>, and to <prefix>.topics with
+ *                         each pattern the handler subscribes to
+ * <prefix>.topics         topic exchange of published events, routing key = the event's topic
  * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
  *                         whose messages wait 2^i s, then dead-letter to level i-1
  * <prefix>.delayed        topic exchange where the cascade ends; routes on to the task queues
@@ -48,6 +50,8 @@ export interface Topology {
   deadExchange: string;
   eventsExchange: string;
   eventsQueue: string;
+  /** Where events are published (`POST /events/{topic}`, `ctx.publish`, any AMQP client). */
+  topicsExchange: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
   /** The dead-letter queue of one handler. */
@@ -71,6 +75,7 @@ export function topology(prefix: string): Topology {
     deadExchange: `${prefix}.dead`,
     eventsExchange: `${prefix}.events`,
     eventsQueue: `${prefix}.events.record`,
+    topicsExchange: `${prefix}.topics`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -112,6 +117,7 @@ export async function declareExchanges(ch: Channel, names: Topology): Promise<vo
   await ch.assertExchange(names.delayedExchange, "topic", { durable: true });
   await ch.assertExchange(names.deadExchange, "direct", { durable: true });
   await ch.assertExchange(names.eventsExchange, "topic", { durable: true });
+  await ch.assertExchange(names.topicsExchange, "topic", { durable: true });
   for (let level = 0; level < DELAY_LEVELS; level++) {
     const name = names.delayLevel(level);
     const next = level === 0 ? names.delayedExchange : names.delayLevel(level - 1);
@@ -169,19 +175,27 @@ export async function migrateEventsQueue(
   return moved;
 }
 
+/** A handler as its queues are declared: its name, and the topic patterns it subscribes to. */
+export interface QueueSpec {
+  name: string;
+  subscribe?: readonly string[];
+}
+
 /**
  * Declares a handler's durable queues (quorum: replicated on a cluster, counts redeliveries) and
- * binds them; returns the task queue's message and consumer counts.
+ * binds them; returns the task queue's message and consumer counts. A pattern the handler no
+ * longer subscribes to stays bound (AMQP cannot list bindings): its worker drops what it brings.
  */
 export async function declareTaskQueue(
   ch: Channel,
   names: Topology,
-  handler: string,
+  { name: handler, subscribe = [] }: QueueSpec,
 ): Promise<Replies.AssertQueue> {
   const queue = names.taskQueue(handler);
   const reply = await ch.assertQueue(queue, QUORUM);
   await ch.bindQueue(queue, names.tasksExchange, handler);
   await ch.bindQueue(queue, names.delayedExchange, `#.${handler}`);
+  for (const pattern of subscribe) await ch.bindQueue(queue, names.topicsExchange, pattern);
   const dead = names.deadQueue(handler);
   await ch.assertQueue(dead, QUORUM);
   await ch.bindQueue(dead, names.deadExchange, handler);
@@ -240,17 +254,26 @@ export function prober(model: ChannelModel): Probe {
 }
 
 /** Declares everything a process running `handlers` needs. */
-export async function declareAll(ch: Channel, names: Topology, handlers: string[]): Promise<void> {
+export async function declareAll(
+  ch: Channel,
+  names: Topology,
+  handlers: QueueSpec[],
+): Promise<void> {
   await declareExchanges(ch, names);
   await declareEventsQueue(ch, names);
   for (const handler of handlers) await declareTaskQueue(ch, names, handler);
 }
 
 /** Deletes everything {@linkcode declareAll} declared (tests clean up with it). */
-export async function deleteAll(ch: Channel, names: Topology, handlers: string[]): Promise<void> {
+export async function deleteAll(
+  ch: Channel,
+  names: Topology,
+  handlers: (string | QueueSpec)[],
+): Promise<void> {
   for (const handler of handlers) {
-    await ch.deleteQueue(names.taskQueue(handler));
-    await ch.deleteQueue(names.deadQueue(handler));
+    const name = typeof handler === "string" ? handler : handler.name;
+    await ch.deleteQueue(names.taskQueue(name));
+    await ch.deleteQueue(names.deadQueue(name));
   }
   for (let level = 0; level < DELAY_LEVELS; level++) {
     await ch.deleteQueue(names.delayLevel(level));
@@ -263,6 +286,7 @@ export async function deleteAll(ch: Channel, names: Topology, handlers: string[]
       names.delayedExchange,
       names.deadExchange,
       names.eventsExchange,
+      names.topicsExchange,
     ]
   ) await ch.deleteExchange(exchange);
 }

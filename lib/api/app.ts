@@ -14,6 +14,7 @@ import { dashboardPages, dashboardStream } from "./dashboard.ts";
 import { deadRoutes } from "./dead.ts";
 import type { ApiDeps } from "./deps.ts";
 import { docsRoutes } from "./docs.ts";
+import { eventRoutes } from "./events.ts";
 import { answerTo, UnavailableError } from "./errors.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
@@ -46,6 +47,7 @@ function protectedRoutes(deps: ApiDeps): Hono {
   const api = new Hono();
   if (deps.apiToken) api.use(bearerAuth(deps.apiToken));
   taskRoutes(api, deps);
+  eventRoutes(api, deps);
   handlerRoutes(api, deps);
   deadRoutes(api, deps);
   dashboardStream(api, deps);

@@ -9,13 +9,14 @@
 
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "../amqp/connection.ts";
-import { publishConfirmed, publishEvents, publishTask } from "../amqp/publish.ts";
+import { publishConfirmed, publishEvent, publishEvents, publishTask } from "../amqp/publish.ts";
 import {
   countQueues,
   declareAll,
   migrateEventsQueue,
   type Probe,
   prober,
+  type QueueSpec,
   type Topology,
 } from "../amqp/topology.ts";
 import type { Config } from "../config.ts";
@@ -41,8 +42,8 @@ interface Session {
 export interface ApiBrokerOptions {
   config: Pick<Config, "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending">;
   names: Topology;
-  /** The handlers' names: their queues are declared on every connect. */
-  handlers: string[];
+  /** The handlers: their queues (and subscriptions) are declared on every connect. */
+  handlers: QueueSpec[];
   store: TaskStore;
   writer: StoreWriter;
   /** Whether Warren is shutting down (no task is admitted then). */
@@ -51,7 +52,7 @@ export interface ApiBrokerOptions {
 
 /** The api's broker; see {@linkcode connectApiBroker}. */
 export interface ApiBroker
-  extends Pick<ApiDeps, "admit" | "enqueue" | "recordLater" | "dead" | "inspect"> {
+  extends Pick<ApiDeps, "admit" | "enqueue" | "publish" | "recordLater" | "dead" | "inspect"> {
   /** Whether the link is up. */
   connected(): boolean;
   /** Whether the broker blocks publishers (a memory or disk alarm). */
@@ -106,6 +107,22 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     return session;
   };
 
+  /** Publishes what `send` sends if admitted, counting it as pending until confirmed. */
+  const confirmed = async (
+    id: { kind: "task" | "event"; id: string },
+    send: (pub: ConfirmChannel) => Promise<void>,
+  ) => {
+    const session = admit();
+    pending++;
+    try {
+      await send(session.pub);
+    } catch (error) {
+      throw new UnavailableError(errorMessage(error), id);
+    } finally {
+      pending--;
+    }
+  };
+
   const dead = deadLetterOperations({
     session: () => link.session(),
     names,
@@ -118,17 +135,16 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     connected: () => link.session() !== undefined,
     blocked: () => link.blocked(),
     admit: () => void admit(),
-    async enqueue(task, { delaySeconds }) {
-      const session = admit();
-      pending++;
-      try {
-        await publishTask(session.pub, names, task, config.publishTimeoutMs, { delaySeconds });
-      } catch (error) {
-        throw new UnavailableError(errorMessage(error), task.id);
-      } finally {
-        pending--;
-      }
-    },
+    enqueue: (task, { delaySeconds }) =>
+      confirmed(
+        { kind: "task", id: task.id },
+        (pub) => publishTask(pub, names, task, config.publishTimeoutMs, { delaySeconds }),
+      ),
+    publish: (event) =>
+      confirmed(
+        { kind: "event", id: event.id },
+        (pub) => publishEvent(pub, names, event, config.publishTimeoutMs),
+      ),
     async recordLater(events) {
       const session = link.session();
       if (!session) throw new UnavailableError("not connected to the broker");

@@ -114,20 +114,27 @@ export function dashboardStream(app: Hono, deps: ApiDeps): void {
 /** What the dashboard shows of the whole: broker, handlers, rates. */
 async function stats(deps: ApiDeps) {
   const workers = deps.workers();
-  const { perMinute, series } = deps.rates.snapshot();
+  const { perMinute, eventsPerMinute, series } = deps.rates.snapshot();
   const handlers = await Promise.all(deps.handlers.map(async (h) => {
     const counts = await deps.inspect(h.name);
     const mine = workers?.find((w) => w.handler === h.name);
+    const minute = perMinute[h.name];
     return {
       name: h.name,
+      subscribe: h.config.subscribe,
       queue: counts ?? null,
       workers: mine ? workersJson(mine) : null,
-      per_minute: perMinute[h.name] ?? { succeeded: 0, failed: 0 },
+      per_minute: {
+        succeeded: minute?.succeeded ?? 0,
+        failed: minute?.failed ?? 0,
+        from_events: minute?.fromEvents ?? 0,
+      },
     };
   }));
   return {
     at: new Date().toISOString(),
     broker: { connected: deps.connected() },
+    events_per_minute: eventsPerMinute,
     handlers,
     series,
   };

@@ -7,7 +7,7 @@
 
 import type { TaskEvent } from "../events.ts";
 import type { HandlerInfo } from "../handler.ts";
-import type { NewTask } from "../amqp/publish.ts";
+import type { NewEvent, NewTask } from "../amqp/publish.ts";
 import type { TaskStore } from "../store/store.ts";
 import type { StoreWriter } from "../store/writer.ts";
 import type { QueueCounts, WorkerStatus } from "../status.ts";
@@ -24,6 +24,8 @@ export interface ApiDeps {
   feed: Feed;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
+  /** The longest `?wait=` (`WARREN_MAX_WAIT`), in ms. */
+  maxWaitMs: number;
   /** Bearer token every route needs but the public ones (see `app.ts`); undefined for none. */
   apiToken: string | undefined;
   /**
@@ -37,6 +39,8 @@ export interface ApiDeps {
    * publish went unconfirmed.
    */
   enqueue(task: NewTask, options: { delaySeconds: number }): Promise<void>;
+  /** Publishes an event on the topics exchange; resolves and rejects as `enqueue` does. */
+  publish(event: NewEvent): Promise<void>;
   /**
    * Sends events to the store by way of the broker's events queue (confirmed), for the recorder to
    * write when the store is back: what a POST does with its `queued` event while the store is away.

@@ -12,10 +12,10 @@ import { problem, unavailable } from "./problem.ts";
 export class UnavailableError extends Error {
   override name = "UnavailableError";
   /**
-   * @param mayRunAs The id of a task whose message left this process without a confirm (the
+   * @param mayRunAs The task (or event) whose message left this process without a confirm (the
    * broker may still have it, so it may run), when there is one.
    */
-  constructor(message: string, readonly mayRunAs?: string) {
+  constructor(message: string, readonly mayRunAs?: { kind: "task" | "event"; id: string }) {
     super(message);
   }
 }
@@ -52,8 +52,11 @@ export function answerTo(error: unknown): Response | undefined {
     return unavailable(
       error.mayRunAs === undefined
         ? `${error.message}; nothing was enqueued or changed`
-        : `the task was not accepted: ${error.message}; the broker may still have it, so it ` +
-          `may run as task ${error.mayRunAs}`,
+        : error.mayRunAs.kind === "task"
+        ? `the task was not accepted: ${error.message}; the broker may still have it, so it ` +
+          `may run as task ${error.mayRunAs.id}`
+        : `the event was not accepted: ${error.message}; the broker may still have it, so ` +
+          `its subscribers may get it as event ${error.mayRunAs.id}`,
     );
   }
   return undefined;

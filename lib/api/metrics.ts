@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (GET /metrics, text exposition format through prom-client): task counters
- * and durations by handler, fed by the live feed; queue depth, consumers, workers and the broker
+ * and durations by handler, fed by the live feed; events published by topic and the tasks events
+ * made by handler; queue depth, consumers, workers and the broker
  * connection, read when scraped; HTTP requests by route and status with their latency.
  *
  * @module
@@ -34,6 +35,8 @@ export interface Metrics {
    * running now: every node shows the whole fleet's.
    */
   track(changes: TaskChange[]): void;
+  /** Counts an event this node published (`POST /events/{topic}`). */
+  published(topic: string): void;
   /** Times and counts every HTTP request. */
   http: MiddlewareHandler;
   /** The exposition text and its content type. */
@@ -42,6 +45,8 @@ export interface Metrics {
 
 /** Tasks tracked as in flight at most; beyond, the oldest are forgotten. */
 const IN_FLIGHT_MAX = 100_000;
+/** Topics counted by name at most; events of further topics are counted as `other`. */
+export const TOPICS_MAX = 1_000;
 
 /**
  * Creates Warren's metrics in a registry of their own.
@@ -74,6 +79,17 @@ export function createMetrics(sources: MetricSources): Metrics {
     retried: byHandler("warren_tasks_retried_total", "Failed attempts scheduled to retry."),
     dead: byHandler("warren_tasks_dead_total", "Tasks moved to the dead letters."),
   };
+  const eventTasks = byHandler(
+    "warren_event_tasks_total",
+    "Tasks made from events (POST /events, ctx.publish, other AMQP clients).",
+  );
+  const events = new Counter({
+    name: "warren_events_published_total",
+    help: `Events this api published, by topic (past ${TOPICS_MAX} topics, as "other").`,
+    labelNames: ["topic"],
+    registers,
+  });
+  const topics = new Set<string>();
   const duration = new Histogram({
     name: "warren_task_duration_seconds",
     help: "Time from an attempt's start to its outcome.",
@@ -175,6 +191,7 @@ export function createMetrics(sources: MetricSources): Metrics {
         const labels = { handler: task.handler };
         for (const step of steps) {
           for (const name of COUNTERS[step.state]) counters[name].inc(labels);
+          if (step.state === "queued" && task.event && !step.replay) eventTasks.inc(labels);
           const seconds = attemptSeconds(task, step);
           if (seconds !== undefined) duration.observe({ ...labels, outcome: step.state }, seconds);
         }
@@ -190,6 +207,11 @@ export function createMetrics(sources: MetricSources): Metrics {
           running.delete(task.id);
         }
       }
+    },
+
+    published(topic) {
+      if (!topics.has(topic) && topics.size < TOPICS_MAX) topics.add(topic);
+      events.inc({ topic: topics.has(topic) ? topic : "other" });
     },
 
     http: async (c, next) => {

@@ -50,6 +50,14 @@ const nameParam = {
   schema: { type: "string" },
 };
 const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
+const waitParam = {
+  name: "wait",
+  in: "query",
+  description: "Hold the answer until the task ends, up to this long: seconds (`30`) or a " +
+    "duration (`30s`, `1m`); at most `WARREN_MAX_WAIT` (60 s by default; a longer wait waits " +
+    "that long).",
+  schema: { type: "string" },
+};
 const unknownHandler = problem("No such handler.");
 const brokerAway = problem(
   "The broker (or the task store) is unavailable; nothing was done. See `Retry-After`.",
@@ -76,6 +84,7 @@ export function openApiDocument(
 ): Json & { paths: Record<string, Record<string, Json>> } {
   const paths: Record<string, Record<string, Json>> = {};
   for (const h of handlers) paths[`/tasks/${h.name}`] = { post: enqueueOperation(h) };
+  paths["/events/{topic}"] = { post: publishOperation(handlers) };
   Object.assign(paths, structuredClone(ROUTES)); // a copy: the 401s below are added to it
   if (options.secured) {
     for (const operation of Object.values(paths).flatMap(Object.values)) {
@@ -120,10 +129,19 @@ function enqueueOperation(h: HandlerInfo): Json {
       description: "Run no earlier than this: seconds (`90`, `1.5`) or a duration (`90s`, `2h`); " +
         "rounded up to whole seconds; at most 30 days.",
       schema: { type: "string" },
-    }],
+    }, waitParam],
     requestBody: { required: false, content: { "application/json": body, "*/*": body } },
     responses: {
-      202: json("Accepted: the broker has the task.", ref("TaskAccepted")),
+      200: json(
+        "With `?wait=`: the task ended within the wait (`succeeded` with its result, or `dead` " +
+          "with its error).",
+        ref("Task"),
+      ),
+      202: json(
+        "Accepted: the broker has the task (with `?wait=`: it had not ended when the wait ran " +
+          "out; follow `Location`).",
+        ref("TaskAccepted"),
+      ),
       400: problem("The body is not JSON or nests too deeply, or a query parameter is bad."),
       413: problem("The body is over `WARREN_MAX_BODY`."),
       422: problem("The payload does not match the handler's schema; `errors` lists why."),
@@ -131,6 +149,44 @@ function enqueueOperation(h: HandlerInfo): Json {
       503: problem(
         "Shutting down, or the broker is unavailable or did not confirm in time; the detail " +
           "says whether the task may still run, and `Retry-After` when to try again.",
+      ),
+    },
+  };
+}
+
+/** The publish route: its description lists who subscribes to what. */
+function publishOperation(handlers: HandlerInfo[]): Json {
+  const subscriptions = handlers.filter((h) => h.config.subscribe.length > 0)
+    .map((h) => `\`${h.name}\`: ${h.config.subscribe.map((p) => `\`${p}\``).join(", ")}`);
+  return {
+    tags: ["events"],
+    operationId: "publish_event",
+    summary: "Publish an event: each handler subscribed to its topic gets a task of it",
+    description: "The event goes to the broker once, with its confirm before the 202; every " +
+      "handler whose `subscribe` patterns match the topic gets a task of its own (its own id, " +
+      "retries, dead letters and history). No subscriber is not an error: `tasks` is empty. " +
+      "The body is the payload, read as for a task, and checked against every subscriber's " +
+      "schema. Subscriptions: " + (subscriptions.join("; ") || "none") + ".",
+    parameters: [{
+      name: "topic",
+      in: "path",
+      required: true,
+      description: "Words joined by dots (letters, digits, `_`, `-`), e.g. `order.created`.",
+      schema: { type: "string", maxLength: 255 },
+    }],
+    requestBody: {
+      required: false,
+      content: { "application/json": { schema: {}, example: {} }, "*/*": { schema: {} } },
+    },
+    responses: {
+      202: json("Accepted: the broker has the event; the tasks it made.", ref("EventAccepted")),
+      400: problem("A bad topic, or the body is not JSON or nests too deeply."),
+      413: problem("The body is over `WARREN_MAX_BODY`."),
+      422: problem("The payload does not match a subscriber's schema; `errors` lists why."),
+      429: problem("Too many messages await the broker's confirm; nothing was published."),
+      503: problem(
+        "Shutting down, or the broker is unavailable or did not confirm in time; the detail " +
+          "says whether the event may still reach its subscribers.",
       ),
     },
   };
@@ -162,9 +218,12 @@ const ROUTES: Record<string, Record<string, Json>> = {
       tags: ["tasks"],
       operationId: "get_task",
       summary: "One task: state, attempts, payload, result or error, progress, history",
-      parameters: [idParam],
+      description: "With `?wait=`, a long poll: answers once the task has ended, or when the " +
+        "wait runs out (with the task as it is then).",
+      parameters: [idParam, waitParam],
       responses: {
         200: json("The task.", ref("Task")),
+        400: problem("A bad `wait`."),
         404: problem("No such task."),
         503: storeAway,
       },

@@ -77,6 +77,17 @@ export const SCHEMAS = {
     links,
   }),
   TaskSummary: object(summary),
+  EventOrigin: object({ id: { type: "string" }, topic: { type: "string" } }),
+  EventAccepted: object({
+    id: { type: "string", description: "The event's id." },
+    topic: { type: "string" },
+    created_at: { type: "string", format: "date-time" },
+    tasks: {
+      type: "array",
+      description: "One task per handler subscribed to the topic; empty when none is.",
+      items: object({ handler: { type: "string" }, id: { type: "string" }, links }),
+    },
+  }),
   Task: object({
     ...summary,
     error: {
@@ -91,6 +102,10 @@ export const SCHEMAS = {
     progress: {},
     payload: {},
     result: {},
+    event: {
+      description: "The event the task was made from (`POST /events/{topic}`), or null.",
+      oneOf: [{ type: "null" }, ref("EventOrigin")],
+    },
     history: {
       type: "array",
       items: object({
@@ -131,6 +146,11 @@ export const SCHEMAS = {
           retries: count,
           backoff_ms: object({ min: count, max: count }),
           schema: { description: "The payload's JSON Schema, or null." },
+          subscribe: {
+            type: "array",
+            description: "The topic patterns whose events it gets as tasks.",
+            items: { type: "string" },
+          },
         }),
         queue: object({ messages: nullableCount, consumers: nullableCount, dead: nullableCount }),
         workers: {

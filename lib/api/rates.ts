@@ -1,10 +1,12 @@
 /**
- * Recent rates for the dashboard: tasks succeeded and failed per handler, counted per second
- * over the last ten minutes from the live feed.
+ * Recent rates for the dashboard: tasks succeeded and failed per handler, tasks made from events
+ * per handler, and events that made tasks, counted per second over the last ten minutes from the
+ * live feed.
  *
  * @module
  */
 
+import { createRecent } from "../store/recent.ts";
 import type { TaskChange } from "../store/store.ts";
 
 /** One point of a rate series: what ended in a stretch of time starting at `at`. */
@@ -15,10 +17,21 @@ export interface RatePoint {
   failed: number;
 }
 
+/** What one handler did in a stretch of time. */
+export interface HandlerCounts {
+  succeeded: number;
+  /** Failed attempts. */
+  failed: number;
+  /** Tasks made from events. */
+  fromEvents: number;
+}
+
 /** A snapshot of {@linkcode Rates}. */
 export interface RateSnapshot {
-  /** Per handler: succeeded and failed (failed attempts) in the last minute. */
-  perMinute: Record<string, { succeeded: number; failed: number }>;
+  /** Per handler, in the last minute. */
+  perMinute: Record<string, HandlerCounts>;
+  /** Events that made tasks in the last minute (each counted once, however many it made). */
+  eventsPerMinute: number;
   /** All handlers together, in 10-second steps over the last ten minutes, oldest first. */
   series: RatePoint[];
 }
@@ -31,6 +44,8 @@ export interface Rates {
 
 const WINDOW_S = 600;
 const STEP_S = 10;
+/** Event ids remembered, so an event whose tasks are recorded apart is counted once. */
+const EVENTS_SEEN_MAX = 10_000;
 
 /**
  * Creates an empty rate counter.
@@ -40,28 +55,42 @@ const STEP_S = 10;
  * import { createFeed } from "./feed.ts";
  * const rates = createRates();
  * createFeed().subscribeAll(rates.observe);
- * rates.snapshot().perMinute.hello; // { succeeded: 12, failed: 0 }
+ * rates.snapshot().perMinute.hello; // { succeeded: 12, failed: 0, fromEvents: 0 }
  * ```
  */
 export function createRates(now: () => number = Date.now): Rates {
-  // second -> handler -> counts
-  const seconds = new Map<number, Map<string, { succeeded: number; failed: number }>>();
+  // second -> handler -> counts, and second -> events that made tasks
+  const seconds = new Map<number, Map<string, HandlerCounts>>();
+  const events = new Map<number, number>();
+  const seen = createRecent<true>(EVENTS_SEEN_MAX);
   const prune = (second: number) => {
     for (const key of seconds.keys()) if (key <= second - WINDOW_S) seconds.delete(key);
+    for (const key of events.keys()) if (key <= second - 60) events.delete(key);
+  };
+  const countsOf = (second: number, handler: string) => {
+    let handlers = seconds.get(second);
+    if (!handlers) {
+      seconds.set(second, handlers = new Map());
+      prune(second);
+    }
+    let counts = handlers.get(handler);
+    if (!counts) handlers.set(handler, counts = { succeeded: 0, failed: 0, fromEvents: 0 });
+    return counts;
   };
   return {
     observe(changes) {
       const second = Math.floor(now() / 1000);
       for (const { task, steps } of changes) {
-        for (const { state } of steps) {
-          if (state !== "succeeded" && state !== "retrying" && state !== "dead") continue;
-          let handlers = seconds.get(second);
-          if (!handlers) {
-            seconds.set(second, handlers = new Map());
-            prune(second);
+        for (const { state, replay } of steps) {
+          if (state === "queued" && task.event && !replay) {
+            countsOf(second, task.handler).fromEvents++;
+            if (!seen.get(task.event.id)) {
+              seen.set(task.event.id, true);
+              events.set(second, (events.get(second) ?? 0) + 1);
+            }
           }
-          let counts = handlers.get(task.handler);
-          if (!counts) handlers.set(task.handler, counts = { succeeded: 0, failed: 0 });
+          if (state !== "succeeded" && state !== "retrying" && state !== "dead") continue;
+          const counts = countsOf(second, task.handler);
           if (state === "succeeded") counts.succeeded++;
           else counts.failed++;
         }
@@ -84,13 +113,16 @@ export function createRates(now: () => number = Date.now): Rates {
             point.failed += counts.failed;
           }
           if (s > second - 60) {
-            const minute = perMinute[handler] ??= { succeeded: 0, failed: 0 };
+            const minute = perMinute[handler] ??= { succeeded: 0, failed: 0, fromEvents: 0 };
             minute.succeeded += counts.succeeded;
             minute.failed += counts.failed;
+            minute.fromEvents += counts.fromEvents;
           }
         }
       }
-      return { perMinute, series };
+      let eventsPerMinute = 0;
+      for (const [s, count] of events) if (s > second - 60) eventsPerMinute += count;
+      return { perMinute, eventsPerMinute, series };
     },
   };
 }

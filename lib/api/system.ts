@@ -48,6 +48,7 @@ export function handlerRoutes(app: Hono, deps: ApiDeps): void {
           retries: h.config.retries,
           backoff_ms: { min: h.config.backoff.minMs, max: h.config.backoff.maxMs },
           schema: h.config.schema ?? null,
+          subscribe: h.config.subscribe,
         },
         queue: {
           messages: counts?.messages ?? null,

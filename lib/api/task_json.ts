@@ -56,6 +56,7 @@ export function taskJson(task: TaskRecord) {
     progress: task.progress,
     payload: task.payload,
     result: task.result,
+    event: task.event,
     history: task.history.map((step) => ({
       state: step.state,
       attempt: step.attempt,

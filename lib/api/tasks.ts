@@ -1,22 +1,24 @@
 /**
  * Task routes: enqueue (POST /tasks/{handler}), read (GET /tasks/{id}), watch
- * (GET /tasks/{id}/events, Server-Sent Events) and list (GET /tasks).
+ * (GET /tasks/{id}/events, Server-Sent Events) and list (GET /tasks). Enqueue and read may wait
+ * for the task's end (`?wait=30s`, see `wait.ts`).
  *
  * @module
  */
 
 import type { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { parseDuration } from "../duration.ts";
-import { TASK_STATES, type TaskEvent, type TaskState } from "../events.ts";
+import type { NewTask } from "../amqp/publish.ts";
+import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
 import { newTaskId } from "../id.ts";
-import { errorMessage, logger } from "../log.ts";
-import { type PayloadRefusal, readPayload } from "../payload.ts";
+import { readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import type { ApiDeps } from "./deps.ts";
+import { payloadLimit, recordQueued, refusedPayload } from "./intake.ts";
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
+import { awaitEnd, parseWait } from "./wait.ts";
 import { watchTask } from "./watch.ts";
 
 /** The longest delay a POST may ask for. */
@@ -24,7 +26,6 @@ const MAX_POST_DELAY_SECONDS = 30 * 86_400;
 
 /** Registers the task routes. */
 export function taskRoutes(app: Hono, deps: ApiDeps): void {
-  const log = logger("api");
   const handlers = new Map(deps.handlers.map((h) => [h.name, h]));
   const validators = new Map<string, Validator>();
   for (const h of deps.handlers) {
@@ -33,22 +34,15 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
 
   app.post(
     "/tasks/:handler",
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () =>
-        problem({
-          slug: "payload-too-large",
-          title: "Payload too large",
-          status: 413,
-          detail: `the body is over the limit of ${deps.maxBodyBytes} bytes (WARREN_MAX_BODY)`,
-        }),
-    }),
+    payloadLimit(deps.maxBodyBytes),
     async (c) => {
       const name = c.req.param("handler");
       const handler = handlers.get(name);
       if (!handler) return unknownHandler(name, [...handlers.keys()]);
       const delay = parseDelay(c.req.query("delay"));
       if (typeof delay === "string") return badQuery(delay);
+      const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
+      if (typeof wait === "string") return badQuery(wait);
       deps.admit(); // before reading the body: a refusal costs nothing
 
       const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
@@ -56,43 +50,29 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
         validate: validators.get(name),
       });
       if (!check.ok) return refusedPayload(check.refusal);
-      const payload = check.payload;
 
-      const task = { id: newTaskId(), handler: name, payload, createdAt: Date.now() };
-      const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
-      await deps.enqueue(task, { delaySeconds: delay });
-      const queued: TaskEvent = {
-        type: "queued",
-        id: task.id,
+      const task = {
+        id: newTaskId(),
         handler: name,
-        attempt: 0,
-        at: task.createdAt,
-        payload,
-        runAt,
+        payload: check.payload,
+        createdAt: Date.now(),
       };
-      await deps.writer.write([queued]).catch(async (error) => {
-        // The task is safe in the broker. Its queued event (with the payload, which no later
-        // event carries) goes by the events queue, for the recorder to write once it can.
-        log.warn("cannot store queued task {id} now ({error}); it is recorded later", {
-          id: task.id,
-          error: errorMessage(error),
-        });
-        await deps.recordLater([queued]).catch((later) =>
-          log.error("cannot record queued task {id}: {error}", {
-            id: task.id,
-            error: errorMessage(later),
-          })
-        );
+      // Listening starts before the publish: a task can end before its 202 is written.
+      const watch = wait > 0 ? awaitEnd(deps, task.id) : undefined;
+      const runAt = await enqueue(deps, task, delay).catch((error) => {
+        watch?.stop();
+        throw error;
       });
-      const links = taskLinks(task.id);
-      c.header("location", links.self);
+      c.header("location", taskLinks(task.id).self);
+      const ended = await watch?.until(wait, c.req.raw.signal);
+      if (ended && isTerminal(ended.state)) return c.json(taskJson(ended), 200);
       return c.json({
         id: task.id,
         handler: name,
         state: "queued",
         created_at: new Date(task.createdAt).toISOString(),
         run_at: runAt === undefined ? null : new Date(runAt).toISOString(),
-        links,
+        links: taskLinks(task.id),
       }, 202);
     },
   );
@@ -114,14 +94,42 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
   });
 
   app.get("/tasks/:id", async (c) => {
-    const task = await deps.store.get(c.req.param("id"));
-    return task ? c.json(taskJson(task)) : unknownTask(c.req.param("id"));
+    const id = c.req.param("id");
+    const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
+    if (typeof wait === "string") return badQuery(wait);
+    const task = wait > 0
+      ? await awaitEnd(deps, id).until(wait, c.req.raw.signal)
+      : await deps.store.get(id);
+    return task ? c.json(taskJson(task)) : unknownTask(id);
   });
 
   app.get("/tasks/:id/events", async (c) => {
     const task = await deps.store.get(c.req.param("id"));
     return task ? watchTask(c, task, deps) : unknownTask(c.req.param("id"));
   });
+}
+
+/**
+ * Publishes a new task (into the delay cascade for `delay` seconds) and records it queued;
+ * resolves with when it may run, if delayed.
+ */
+async function enqueue(
+  deps: ApiDeps,
+  task: NewTask,
+  delay: number,
+): Promise<number | undefined> {
+  const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
+  await deps.enqueue(task, { delaySeconds: delay });
+  await recordQueued(deps, [{
+    type: "queued",
+    id: task.id,
+    handler: task.handler,
+    attempt: 0,
+    at: task.createdAt,
+    payload: task.payload,
+    runAt,
+  }]);
+  return runAt;
 }
 
 /** A 404 naming the handlers there are. */
@@ -155,41 +163,6 @@ function parseDelay(text: string | undefined): number | string {
       `(got "${text}")`;
   }
   return Math.ceil(ms / 1000);
-}
-
-/** The answer to a payload that breaks a rule: 400, 413 or 422. */
-function refusedPayload(refusal: PayloadRefusal): Response {
-  switch (refusal.kind) {
-    case "too-large":
-      return problem({
-        slug: "payload-too-large",
-        title: "Payload too large",
-        status: 413,
-        detail: refusal.detail,
-      });
-    case "not-json":
-      return problem({
-        slug: "malformed-json",
-        title: "Malformed JSON",
-        status: 400,
-        detail: refusal.detail,
-      });
-    case "too-deep":
-      return problem({
-        slug: "too-deep",
-        title: "JSON nested too deeply",
-        status: 400,
-        detail: refusal.detail,
-      });
-    case "schema":
-      return problem({
-        slug: "invalid-payload",
-        title: "Payload does not match the handler's schema",
-        status: 422,
-        detail: refusal.detail,
-        errors: refusal.violations,
-      });
-  }
 }
 
 /** A 400 for a query parameter that cannot be used. */

@@ -63,6 +63,8 @@ const MIGRATIONS = [
    );
    CREATE INDEX tasks_handler ON tasks (handler, seq);
    CREATE INDEX tasks_state ON tasks (state, seq);`,
+  // The event a task was made from (JSON: id and topic).
+  `ALTER TABLE tasks ADD COLUMN event text;`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */

@@ -66,6 +66,7 @@ const STATE_COLUMNS = {
   history: "text",
   version: "int",
   dead_letter: "bool",
+  event: "text",
 } as const satisfies Record<string, ColumnType>;
 
 /** A new row: its state, and what is written once. */
@@ -185,6 +186,7 @@ function stateValues(task: TaskRecord): Record<keyof typeof STATE_COLUMNS, Value
     history: JSON.stringify(task.history),
     version: task.version,
     dead_letter: task.deadLetter,
+    event: json(task.event),
   };
 }
 

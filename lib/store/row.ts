@@ -26,6 +26,8 @@ export interface TaskRow {
   version: number;
   /** A boolean in PostgreSQL, 0 or 1 in SQLite. */
   dead_letter: boolean | number;
+  /** The event the task was made from, as JSON; null for none (and in rows older than it). */
+  event: string | null;
 }
 
 /** The columns a list reads. */
@@ -79,6 +81,7 @@ export function recordOf(row: TaskRow): TaskRecord {
     history: row.history === null ? [] : JSON.parse(row.history),
     version: row.version,
     deadLetter: Boolean(row.dead_letter),
+    event: (parse(row.event) as TaskRecord["event"]) ?? null,
   };
 }
 

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   run_at INTEGER,
   history TEXT,
   version INTEGER NOT NULL DEFAULT 0,
-  dead_letter INTEGER NOT NULL DEFAULT 0
+  dead_letter INTEGER NOT NULL DEFAULT 0,
+  event TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
@@ -51,6 +52,7 @@ const ADDED_COLUMNS = {
   history: "TEXT",
   version: "INTEGER NOT NULL DEFAULT 0",
   dead_letter: "INTEGER NOT NULL DEFAULT 0",
+  event: "TEXT",
 };
 
 /**
@@ -81,15 +83,15 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
                        created_at, started_at, finished_at, replays, run_at, history, version,
-                       dead_letter)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       dead_letter, event)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
-                     run_at = ?, history = ?, version = ?, dead_letter = ?
+                     run_at = ?, history = ?, version = ?, dead_letter = ?, event = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
   const dropLetter = db.prepare("UPDATE tasks SET dead_letter = 0 WHERE id = ?");
@@ -229,6 +231,7 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     JSON.stringify(task.history),
     task.version,
     task.deadLetter ? 1 : 0,
+    json(task.event),
   ];
 }
 

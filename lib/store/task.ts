@@ -6,6 +6,7 @@
  */
 
 import {
+  type EventOrigin,
   type EventType,
   isTerminal,
   type TaskError,
@@ -53,6 +54,8 @@ export interface TaskRecord {
    * when it is replayed or its letter is purged. The dead-letter list is the tasks that have one.
    */
   deadLetter: boolean;
+  /** The event the task was made from (see `POST /events/{topic}`); null for a task enqueued. */
+  event: EventOrigin | null;
 }
 
 /** What a list shows of a task: no payload, result, progress or history; the error cut short. */
@@ -149,6 +152,7 @@ function blank(event: TaskEvent): TaskRecord {
     history: [],
     version: 0,
     deadLetter: false,
+    event: null,
   };
 }
 
@@ -179,6 +183,10 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
 
   if (event.payload !== undefined && (record.payload === null || record.payload === undefined)) {
     record.payload = event.payload;
+    changed = true;
+  }
+  if (event.event !== undefined && record.event === null) {
+    record.event = { id: event.event.id, topic: event.event.topic };
     changed = true;
   }
   const createdAt = event.createdAt ?? (event.type === "queued" ? event.at : undefined);

@@ -13,6 +13,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqp
 import { bindChannel, openLink } from "../amqp/connection.ts";
 import { declareAll, type Topology } from "../amqp/topology.ts";
 import type { Logger } from "../log.ts";
+import { matches } from "../topics.ts";
 import { type Acks, createAcks } from "./acks.ts";
 
 /** One connection's channels. */
@@ -32,6 +33,8 @@ export interface ConsumerOptions {
   name: string;
   names: Topology;
   handler: string;
+  /** The topic patterns the handler subscribes to (see `topics.ts`). */
+  subscribe: readonly string[];
   prefetch: number;
   log: Logger;
   /** Works a delivery through; `ack` acks it on its own channel. */
@@ -71,6 +74,23 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   let stopping = false;
   let stopped = false;
 
+  /**
+   * Whether a delivery is an event of a topic the handler no longer subscribes to, which a binding
+   * left from an earlier config brought (AMQP cannot list a queue's bindings to remove it): it is
+   * acked and dropped.
+   */
+  const unsubscribed = (delivery: ConsumeMessage): boolean => {
+    const { exchange, routingKey } = delivery.fields;
+    if (exchange !== names.topicsExchange) return false;
+    if (options.subscribe.some((pattern) => matches(pattern, routingKey))) return false;
+    log.warn(
+      "dropped an event of topic {topic}: {handler} no longer subscribes to it (a binding of " +
+        "its queue to {exchange} from an earlier config is left; unbind it to stop this)",
+      { topic: routingKey, handler: options.handler, exchange },
+    );
+    return true;
+  };
+
   const consume = async (session: Session) => {
     const { sub } = session;
     const reply = await sub.consume(queue, (delivery) => {
@@ -81,6 +101,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
         return;
       }
       session.acks.track(delivery);
+      if (unsubscribed(delivery)) return session.acks.ack(delivery);
       const work = options.onDelivery(delivery, () => session.acks.ack(delivery))
         .finally(() => inflight.delete(work));
       inflight.add(work);
@@ -98,7 +119,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
     setup: async (model: ChannelModel) => {
       const pub = bindChannel(model, await model.createConfirmChannel(), log);
       const sub = bindChannel(model, await model.createChannel(), log);
-      await declareAll(sub, names, [options.handler]);
+      await declareAll(sub, names, [{ name: options.handler, subscribe: options.subscribe }]);
       await sub.prefetch(options.prefetch);
       const session: Session = { pub, sub, acks: createAcks(sub) };
       if (!stopping) await consume(session);

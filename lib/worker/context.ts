@@ -1,17 +1,19 @@
 /**
- * A handler's context (`ctx`): the task's id, handler and attempt, the attempt's abort signal, a
- * logger, `progress` and `enqueue`. `ctx.enqueue` checks a payload as POST does: a known handler,
- * JSON nested at most 128 levels, the target's schema.
+ * A handler's context (`ctx`): the task's id, handler, attempt and event, the attempt's abort
+ * signal, a logger, `progress`, `enqueue` and `publish`. `ctx.enqueue` and `ctx.publish` check a
+ * payload as POST does: a known handler or a valid topic, JSON nested at most 128 levels, the
+ * schema of the target (of every handler subscribed to the topic).
  *
  * @module
  */
 
-import type { NewTask } from "../amqp/publish.ts";
+import type { NewEvent, NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
 import type { Context } from "../handler.ts";
 import { newTaskId } from "../id.ts";
 import { toJson } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
+import { subscribersOf, topicProblem } from "../topics.ts";
 import type { HandlerSchema } from "./protocol.ts";
 import { eventOf, type Task } from "./task.ts";
 
@@ -19,6 +21,8 @@ import { eventOf, type Task } from "./task.ts";
 export interface Schemas {
   /** Whether a handler of that name exists. */
   has(handler: string): boolean;
+  /** The handlers subscribed to a topic. */
+  subscribers(topic: string): string[];
   /** Its payload check; undefined when it has no schema. */
   validator(handler: string): Validator | undefined;
 }
@@ -28,7 +32,9 @@ export interface Schemas {
  *
  * @example
  * ```ts
- * const schemas = schemasOf([{ name: "typed", schema: { type: "object", required: ["n"] } }]);
+ * const schemas = schemasOf([
+ *   { name: "typed", schema: { type: "object", required: ["n"] }, subscribe: [] },
+ * ]);
  * schemas.validator("typed")?.({}); // [{ pointer: "", message: "must have required property 'n'" }]
  * ```
  */
@@ -37,6 +43,7 @@ export function schemasOf(handlers: HandlerSchema[]): Schemas {
   const compiled = new Map<string, Validator | undefined>();
   return {
     has: (handler) => schemas.has(handler),
+    subscribers: (topic) => subscribersOf(handlers, topic),
     validator(handler) {
       if (!compiled.has(handler)) {
         const schema = schemas.get(handler);
@@ -71,17 +78,55 @@ export function createEnqueue(deps: EnqueueDeps): Context["enqueue"] {
   return async (handler, taskPayload = {}) => {
     if (!deps.schemas.has(handler)) throw new Error(`ctx.enqueue: unknown handler "${handler}"`);
     const payload = toJson(taskPayload);
-    const violations = deps.schemas.validator(handler)?.(payload) ?? [];
-    if (violations.length > 0) {
-      throw new Error(
-        `ctx.enqueue: the payload does not match the schema of "${handler}": ` +
-          violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
-      );
-    }
+    check(deps.schemas, "ctx.enqueue", handler, payload);
     const task = { id: newTaskId(), handler, payload, createdAt: Date.now() };
     await deps.publish(task);
     deps.report({ type: "queued", id: task.id, handler, attempt: 0, at: task.createdAt, payload });
     return task.id;
+  };
+}
+
+/** Throws when `payload` breaks the schema of `handler`, naming the call and the handler. */
+function check(schemas: Schemas, call: string, handler: string, payload: unknown): void {
+  const violations = schemas.validator(handler)?.(payload) ?? [];
+  if (violations.length > 0) {
+    throw new Error(
+      `${call}: the payload does not match the schema of "${handler}": ` +
+        violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+    );
+  }
+}
+
+/** What `ctx.publish` needs. */
+export interface PublishDeps {
+  schemas: Schemas;
+  /** Publishes an event, confirmed; throws while disconnected. */
+  publish(event: NewEvent): Promise<void>;
+}
+
+/**
+ * `ctx.publish`: checks the topic and the payload (against the schema of every subscriber this
+ * process knows), publishes the event, and resolves with its id once the broker confirmed it.
+ * Its tasks are recorded by the workers that run them, wherever those are.
+ *
+ * @example
+ * ```ts
+ * declare const deps: PublishDeps;
+ * const publish = createPublish(deps);
+ * const id = await publish("order.created", { order: 42 });
+ * ```
+ */
+export function createPublish(deps: PublishDeps): Context["publish"] {
+  return async (topic, eventPayload = {}) => {
+    const problem = topicProblem(topic);
+    if (problem) throw new Error(`ctx.publish: ${problem}`);
+    const payload = toJson(eventPayload);
+    for (const handler of deps.schemas.subscribers(topic)) {
+      check(deps.schemas, "ctx.publish", handler, payload);
+    }
+    const event = { id: newTaskId(), topic, payload, createdAt: Date.now(), recorded: false };
+    await deps.publish(event);
+    return event.id;
   };
 }
 
@@ -92,14 +137,20 @@ export function createEnqueue(deps: EnqueueDeps): Context["enqueue"] {
  * ```ts
  * declare const task: import("./task.ts").Task;
  * declare const enqueue: import("../handler.ts").Context["enqueue"];
- * const ctx = createContext(task, new AbortController().signal, { report: () => {}, enqueue });
+ * declare const publish: import("../handler.ts").Context["publish"];
+ * const signal = new AbortController().signal;
+ * const ctx = createContext(task, signal, { report: () => {}, enqueue, publish });
  * ctx.progress(0.5);
  * ```
  */
 export function createContext(
   task: Task,
   signal: AbortSignal,
-  deps: { report(event: TaskEvent): void; enqueue: Context["enqueue"] },
+  deps: {
+    report(event: TaskEvent): void;
+    enqueue: Context["enqueue"];
+    publish: Context["publish"];
+  },
 ): Context {
   return {
     id: task.id,
@@ -109,5 +160,7 @@ export function createContext(
     log: task.log,
     progress: (value) => deps.report(eventOf(task, "progress", { progress: toJson(value) })),
     enqueue: deps.enqueue,
+    publish: deps.publish,
+    event: task.event,
   };
 }

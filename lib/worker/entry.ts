@@ -8,12 +8,12 @@
  */
 
 import { topology } from "../amqp/topology.ts";
-import { publishTask } from "../amqp/publish.ts";
+import { publishEvent, publishTask } from "../amqp/publish.ts";
 import type { Handler } from "../handler.ts";
 import { errorMessage, logger, setupLogging } from "../log.ts";
 import { cleanStack } from "../task_error.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
-import { createContext, createEnqueue, schemasOf } from "./context.ts";
+import { createContext, createEnqueue, createPublish, schemasOf } from "./context.ts";
 import { guardExit } from "./exit_guard.ts";
 import { createExecutor } from "./executor.ts";
 import { createLedgerClient } from "./ledger_client.ts";
@@ -89,6 +89,14 @@ async function start(message: StartMessage): Promise<void> {
     },
     report,
   });
+  const publish = createPublish({
+    schemas,
+    publish: (event) => {
+      const pub = consumer?.channel();
+      if (!pub) throw new Error("ctx.publish: not connected to the broker; try again");
+      return publishEvent(pub, names, event, CONFIRM_MS);
+    },
+  });
   const execute = createExecutor({
     handler,
     config,
@@ -97,16 +105,17 @@ async function start(message: StartMessage): Promise<void> {
     ledger,
     outcomes: createOutcomes(brokerPort(publisher, names, ledger, stackCleaner(moduleUrl)), config),
     announce: publisher.announce,
-    context: (task, signal) => createContext(task, signal, { report, enqueue }),
+    context: (task, signal) => createContext(task, signal, { report, enqueue, publish }),
   });
   consumer = startConsumer({
     urls: message.amqpUrls,
     name: `warren ${message.prefix} worker ${name}#${message.index}`,
     names,
     handler: name,
+    subscribe: config.subscribe,
     prefetch: config.prefetch,
     log,
-    onDelivery: (delivery, ack) => execute(taskOf(delivery, name, ack, log)),
+    onDelivery: (delivery, ack) => execute(taskOf(delivery, name, ack, log, names.topicsExchange)),
     onUp: () => port.postMessage({ type: "consuming" }),
     onDown: () => port.postMessage({ type: "disconnected" }),
   });

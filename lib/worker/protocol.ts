@@ -33,10 +33,12 @@ import type { LogOptions } from "../log.ts";
 import type { JsonSchema } from "../schema.ts";
 import type { Verdict } from "./ledger.ts";
 
-/** A handler's name and payload schema, as a worker needs them for `ctx.enqueue`. */
+/** A handler's name, payload schema and topics, as a worker needs them for `ctx.enqueue`. */
 export interface HandlerSchema {
   name: string;
   schema: JsonSchema | undefined;
+  /** The topic patterns it subscribes to (`ctx.publish` checks its subscribers' schemas). */
+  subscribe: readonly string[];
 }
 
 /** Sent once to a new worker: what to run and where the broker is. */

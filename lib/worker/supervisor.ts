@@ -108,7 +108,11 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       {
         type: "start",
         handler: slot.handler,
-        handlers: options.handlers.map((h) => ({ name: h.name, schema: h.config.schema })),
+        handlers: options.handlers.map((h) => ({
+          name: h.name,
+          schema: h.config.schema,
+          subscribe: h.config.subscribe,
+        })),
         maxBodyBytes: options.maxBodyBytes,
         amqpUrls: options.amqpUrls,
         prefix: options.prefix,

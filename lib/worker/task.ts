@@ -37,12 +37,18 @@ export interface Task extends TaskFacts {
  * ```ts
  * declare const delivery: import("amqplib").Message;
  * declare const log: import("../log.ts").Logger;
- * const task = taskOf(delivery, "hello", () => {}, log);
+ * const task = taskOf(delivery, "hello", () => {}, log, "warren.topics");
  * task.key; // "<id>/0/1"
  * ```
  */
-export function taskOf(delivery: Message, handler: string, ack: () => void, log: Logger): Task {
-  const facts = readTask(delivery, newTaskId);
+export function taskOf(
+  delivery: Message,
+  handler: string,
+  ack: () => void,
+  log: Logger,
+  topicsExchange: string,
+): Task {
+  const facts = readTask(delivery, { handler, topicsExchange, newId: newTaskId });
   return {
     ...facts,
     handler,
@@ -66,7 +72,7 @@ export function mayRepeat(task: Task): boolean {
 
 /**
  * An event of this attempt, with the facts every one of them carries: an outcome also carries
- * when its handler started.
+ * when its handler started, and a task no Warren producer recorded the event it was made from.
  *
  * @example
  * ```ts
@@ -89,6 +95,9 @@ export function eventOf(
     ...more,
   };
   if (task.replay > 0) event.replay = task.replay;
+  // A task no Warren producer recorded (another client's, ctx.publish's): each event may be the
+  // store's first of it, so each says which event made it.
+  if (task.event && !task.fromWarren) event.event = task.event;
   if (task.startedAt !== undefined && type !== "running" && type !== "progress") {
     event.startedAt = task.startedAt;
   }
@@ -97,5 +106,12 @@ export function eventOf(
 
 /** The task as it is sent again (a retry, a dead letter): its body as delivered. */
 export function messageOf(task: Task): TaskMessage {
-  return { id: task.id, handler: task.handler, body: task.body, createdAt: task.createdAt };
+  const message: TaskMessage = {
+    id: task.id,
+    handler: task.handler,
+    body: task.body,
+    createdAt: task.createdAt,
+  };
+  if (task.event) message.event = task.event;
+  return message;
 }

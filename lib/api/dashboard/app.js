@@ -81,6 +81,7 @@ function renderStats(stats) {
   const broker = $("#broker");
   broker.dataset.connected = String(stats.broker.connected);
   broker.textContent = stats.broker.connected ? "broker: connected" : "broker: disconnected";
+  $("#events").textContent = `events: ${stats.events_per_minute}/min`;
   const body = $("#handlers tbody");
   body.replaceChildren(...stats.handlers.map((h) => {
     const tr = document.createElement("tr");
@@ -89,13 +90,21 @@ function renderStats(stats) {
       ? `${h.workers.consuming}/${h.workers.running}` +
         (h.workers.restarts ? ` (${h.workers.restarts} restarts)` : "")
       : "elsewhere";
+    const name = cell(h.name);
+    if (h.subscribe.length) {
+      const topics = document.createElement("small");
+      topics.className = "topics";
+      topics.textContent = ` ← ${h.subscribe.join(", ")}`;
+      name.append(topics);
+    }
     tr.append(
-      cell(h.name),
+      name,
       cell(h.queue?.messages ?? "?"),
       cell(h.queue?.consumers ?? "?"),
       cell(workers, h.workers?.crash_looping ? "bad" : ""),
       cell(h.per_minute.succeeded),
       cell(h.per_minute.failed, h.per_minute.failed ? "bad" : ""),
+      cell(h.per_minute.from_events),
     );
     const dead = document.createElement("td");
     dead.append(button(`${h.queue?.dead ?? "?"}`, () => openDead(h.name)));
@@ -190,6 +199,7 @@ async function openDetail(id) {
     started: task.started_at,
     finished: task.finished_at,
     "runs at": task.run_at,
+    event: task.event ? `${task.event.topic} (${task.event.id})` : null,
     duration: duration(task),
   };
   $("#detail-facts").replaceChildren(
