@@ -1,7 +1,7 @@
 /**
  * Several api nodes, one truth: two api processes and a worker process on one PostgreSQL store
  * answer every task alike, whichever node took it, and each node's live views (SSE, `?wait=`,
- * the dashboard's stream) hear every task.
+ * WebSocket, the dashboard's stream) hear every task.
  * Two api processes on one SQLite file are refused.
  */
 
@@ -20,6 +20,7 @@ import {
   waitFor,
 } from "./helpers/warren.ts";
 import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
+import { connectWs } from "./helpers/ws.ts";
 
 Deno.test("api nodes: a second api process on one SQLite file is refused, told to use PostgreSQL", async () => {
   const prefix = uniquePrefix("sqlite-twice");
@@ -111,6 +112,17 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
         assert.equal(status, 200);
         assert.equal(onB.state, "succeeded", "B heard the end of A's task");
       }
+    });
+
+    await t.step("a WebSocket on B hears a task POSTed to A", async () => {
+      const ws = await connectWs(`${b.directUrl}/ws`, ["warren"]);
+      await ws.next((m) => m.type === "ready");
+      ws.send({ type: "subscribe", handler: "echo" });
+      await ws.next((m) => m.type === "subscribed");
+      const [, task] = await postTask(a.url, "echo", { heard: "on B" });
+      await ws.next((m) => m.type === "event" && m.task.id === task.id && m.event === "succeeded");
+      ws.socket.close();
+      await ws.closed;
     });
 
     await t.step("the dashboard's stream on B hears a task POSTed to A", async () => {

@@ -1,6 +1,6 @@
 /**
  * The dashboard and the API docs in a real browser (headless Chromium): tasks appear and finish
- * without a reload, events and the tasks they made show, a dead task is opened and replayed, dead letters are listed, the page fits a
+ * without a reload, events and the tasks they made show, a page follows a task over a WebSocket, a dead task is opened and replayed, dead letters are listed, the page fits a
  * phone, and /docs sends a request with "try it out".
  */
 
@@ -134,6 +134,37 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
       );
       assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
       await phone.close();
+    });
+
+    await t.step("a page follows a task over GET /ws, the token as a subprotocol", async () => {
+      const ws = await browser.newPage();
+      await ws.goto(`${warren.directUrl}/healthz`); // a page of the api's own origin
+      const id = await post(warren.url, "steps", { steps: 2, ms: 200 });
+      const events: string[] = await ws.evaluate(
+        ([token, task]) =>
+          new Promise((resolve, reject) => {
+            const seen: string[] = [];
+            const socket = new WebSocket(`ws://${location.host}/ws`, [
+              "warren",
+              `warren.bearer.${token}`,
+            ]);
+            socket.onerror = () => reject(new Error("the WebSocket failed"));
+            socket.onmessage = (message) => {
+              const data = JSON.parse(message.data);
+              if (data.type === "ready") socket.send(JSON.stringify({ type: "subscribe", task }));
+              if (data.type !== "event") return;
+              seen.push(data.event);
+              if (data.event === "succeeded") {
+                socket.close();
+                resolve(seen);
+              }
+            };
+          }),
+        [TOKEN, id],
+      );
+      assert.equal(events.at(-1), "succeeded");
+      assert.ok(events.includes("progress"), events.join());
+      await ws.close();
     });
 
     await t.step("/docs renders the API and 'try it out' enqueues a task", async () => {

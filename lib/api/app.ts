@@ -1,6 +1,7 @@
 /**
  * The HTTP app (Hono on Deno.serve): the public routes (health checks for probes; the dashboard
- * page, the API docs and their assets, which hold no data), then every other route on a sub-app
+ * page, the API docs and their assets, which hold no data; the WebSocket, which checks the token
+ * itself, as browsers cannot send it as a header), then every other route on a sub-app
  * behind bearer authentication when `WARREN_API_TOKEN` is set, and problem+json for every error:
  * the api's domain errors (see `errors.ts`) answered once, here, and ones nobody planned for.
  *
@@ -19,6 +20,7 @@ import { answerTo, UnavailableError } from "./errors.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
 import { taskRoutes } from "./tasks.ts";
+import { wsRoutes } from "./ws.ts";
 
 /**
  * Builds the api: every route of the producer.
@@ -37,6 +39,8 @@ export function createApi(deps: ApiDeps): Hono {
   healthRoutes(app, deps);
   dashboardPages(app);
   docsRoutes(app, deps.handlers, deps.apiToken !== undefined);
+  wsRoutes(app, deps); // checks the token itself: browsers cannot send it as a header
+
   // Everything else, unknown routes included, needs the token when one is set.
   app.route("/", protectedRoutes(deps));
   return app;

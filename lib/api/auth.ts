@@ -20,11 +20,11 @@ import { problem } from "./problem.ts";
  * ```
  */
 export function bearerAuth(token: string): MiddlewareHandler {
-  const expected = digest(token);
+  const matches = tokenCheck(token);
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1].trim()), expected)) {
+    if (!match || !matches(match[1].trim())) {
       return problem(
         {
           slug: "unauthorized",
@@ -37,6 +37,21 @@ export function bearerAuth(token: string): MiddlewareHandler {
     }
     return await next();
   };
+}
+
+/**
+ * A check of a presented token against `token`, in constant time (of digests, so the token's
+ * length does not leak either).
+ *
+ * @example
+ * ```ts
+ * const matches = tokenCheck("a-token-of-16-chars-or-more");
+ * matches("a guess"); // false
+ * ```
+ */
+export function tokenCheck(token: string): (given: string) => boolean {
+  const expected = digest(token);
+  return (given) => timingSafeEqual(digest(given), expected);
 }
 
 function digest(text: string): Uint8Array {

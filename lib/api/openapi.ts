@@ -315,6 +315,26 @@ const ROUTES: Record<string, Record<string, Json>> = {
       responses: { 200: sse("Server-Sent Events.") },
     },
   },
+  "/ws": {
+    get: {
+      tags: ["tasks"],
+      operationId: "websocket",
+      summary: "WebSocket: subscribe to a task, a handler or everything; the same events as SSE",
+      description: "Upgrade with the subprotocol `warren`. With `WARREN_API_TOKEN` set, also " +
+        'offer `warren.bearer.<token>`, or send `{"type":"auth","token":"…"}` ' +
+        "first (else the socket closes with 4401). Then send " +
+        '`{"type":"subscribe","task":"<id>"}` (or `"handler":"<name>"`, or `"all":true`), ' +
+        "and `unsubscribe` alike; each event comes as " +
+        '`{"type":"event","event":"<state>","version":n,"task":{…}}`. A client that leaves ' +
+        "more than 1 MiB unread is closed with 4008; at shutdown, 1001.",
+      ...open,
+      responses: {
+        101: { description: "Switching protocols: the WebSocket is open." },
+        403: problem("The `Origin` is another site's."),
+        426: problem("Not a WebSocket handshake."),
+      },
+    },
+  },
   "/healthz": {
     get: {
       tags: ["operations"],
