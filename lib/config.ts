@@ -7,6 +7,8 @@
  * @module
  */
 
+import { type Allowance, parseAllowance } from "./callback/destination.ts";
+import { readSecret } from "./callback/signature.ts";
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
 
@@ -48,10 +50,24 @@ export interface Config {
   maxPending: number;
   /** The longest `?wait=` a request may hold its answer for a task to end. */
   maxWaitMs: number;
+  /** How callbacks are signed, where they may go, and how they are retried. */
+  callbacks: CallbackSettings;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
   logFormat: "text" | "json";
+}
+
+/** The settings of callbacks (see `callback/`). */
+export interface CallbackSettings {
+  /** `WARREN_WEBHOOK_SECRET` (`whsec_…`), which signs them; none means no callbacks. */
+  secret: string | undefined;
+  /** `WARREN_CALLBACK_ALLOW`: private addresses they may go to after all. */
+  allow: Allowance;
+  /** `WARREN_CALLBACK_RETRIES`: deliveries tried again after the first fails. */
+  retries: number;
+  /** `WARREN_CALLBACK_BACKOFF`: the wait before the first retry; it doubles, up to an hour. */
+  backoffMs: number;
 }
 
 /** A bad setting; its message is one line that names the variable or flag. */
@@ -154,6 +170,7 @@ export function loadConfig(
       publishTimeoutMs: parseMs(env.WARREN_PUBLISH_TIMEOUT ?? "5s", "WARREN_PUBLISH_TIMEOUT"),
       maxPending: parseInteger(env.WARREN_MAX_PENDING ?? "10000", "WARREN_MAX_PENDING", 1, 1e6),
       maxWaitMs: parseMaxWait(env.WARREN_MAX_WAIT ?? "60s"),
+      callbacks: parseCallbacks(env),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,
@@ -191,7 +208,7 @@ export function redactUrl(url: string): string {
  * ```
  */
 export function secretsOf(
-  config: Pick<Config, "amqpUrls" | "storePath" | "apiToken">,
+  config: Pick<Config, "amqpUrls" | "storePath" | "apiToken"> & Partial<Pick<Config, "callbacks">>,
 ): string[] {
   const secrets: string[] = [];
   const urls = isPostgresUrl(config.storePath)
@@ -207,6 +224,7 @@ export function secretsOf(
     }
   }
   if (config.apiToken) secrets.push(config.apiToken);
+  if (config.callbacks?.secret) secrets.push(config.callbacks.secret);
   return [...new Set(secrets)].filter((secret) => secret.length > 0);
 }
 
@@ -335,6 +353,20 @@ function parseMs(text: string, name: string): number {
     throw new ConfigError(`${name} must be a duration such as 500ms, 5s or 2m (got "${text}")`);
   }
   return ms;
+}
+
+function parseCallbacks(env: Record<string, string | undefined>): CallbackSettings {
+  const secret = env.WARREN_WEBHOOK_SECRET || undefined;
+  const key = secret === undefined ? undefined : readSecret(secret);
+  if (typeof key === "string") throw new ConfigError(key);
+  const allow = parseAllowance(env.WARREN_CALLBACK_ALLOW);
+  if (typeof allow === "string") throw new ConfigError(allow);
+  return {
+    secret,
+    allow,
+    retries: parseInteger(env.WARREN_CALLBACK_RETRIES ?? "10", "WARREN_CALLBACK_RETRIES", 0, 100),
+    backoffMs: parseMs(env.WARREN_CALLBACK_BACKOFF ?? "5s", "WARREN_CALLBACK_BACKOFF"),
+  };
 }
 
 /** `WARREN_MAX_WAIT`: up to 15 minutes, longer than any proxy in between keeps a request open. */

@@ -20,8 +20,11 @@ export const TASK_STATES: readonly TaskState[] = [
   "dead",
 ];
 
-/** What an event reports: a state change, or progress within the running state. */
-export type EventType = TaskState | "progress";
+/**
+ * What an event reports: a state change, progress within the running state, or a delivery of
+ * the task's callback (which only adds a step to its history).
+ */
+export type EventType = TaskState | "progress" | "callback";
 
 /** A failure, as recorded on a dead task. */
 export interface TaskError {
@@ -41,7 +44,7 @@ export interface TaskEvent {
   type: EventType;
   id: string;
   handler: string;
-  /** The attempt this event belongs to; 0 for `queued`. */
+  /** The attempt this event belongs to; 0 for `queued`; for `callback`, the delivery's. */
   attempt: number;
   /** How many times the task was replayed from its dead letters before this run; absent for 0. */
   replay?: number;
@@ -59,6 +62,8 @@ export interface TaskEvent {
   payload?: unknown;
   /** The event the task was made from; on the events that carry its payload. */
   event?: EventOrigin;
+  /** On `succeeded` and `dead`: where its callback goes (the recorder sends it). */
+  callback?: string;
   result?: unknown;
   error?: TaskError;
   progress?: unknown;

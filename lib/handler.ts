@@ -47,6 +47,11 @@ export interface HandlerConfig {
    * `"order.created"`, `"order.*"` (one word) or `"order.#"` (any words). See `POST /events`.
    */
   subscribe?: string[];
+  /**
+   * Where each task's callback goes when it ends, unless its POST names another
+   * (`Callback-Url`): an `http:` or `https:` URL. Needs `WARREN_WEBHOOK_SECRET`.
+   */
+  callback?: string;
 }
 
 /** {@linkcode HandlerConfig} with every default filled in and durations in milliseconds. */
@@ -58,6 +63,7 @@ export interface ResolvedHandlerConfig {
   backoff: { minMs: number; maxMs: number };
   schema: JsonSchema | undefined;
   subscribe: string[];
+  callback: string | undefined;
 }
 
 /** What a handler gets besides its payload. */
@@ -154,6 +160,7 @@ const CONFIG_FIELDS = [
   "backoff",
   "schema",
   "subscribe",
+  "callback",
 ];
 
 /**
@@ -188,6 +195,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     },
     schema: undefined,
     subscribe: subscriptions(fields.subscribe, `${where}: config.subscribe`),
+    callback: callbackUrl(fields.callback, `${where}: config.callback`),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -203,6 +211,20 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schema = fields.schema as JsonSchema;
   }
   return resolved;
+}
+
+function callbackUrl(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = typeof value === "string" ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new HandlerError(`${name} must be an http: or https: URL`);
+  }
+  return value as string;
 }
 
 function subscriptions(value: unknown, name: string): string[] {

@@ -10,7 +10,8 @@ import { createApi, createHealthApi } from "./api/app.ts";
 import { readiness } from "./api/readiness.ts";
 import { apiDeps, startApiParts } from "./api/role.ts";
 import type { Config } from "./config.ts";
-import type { HandlerInfo } from "./handler.ts";
+import { urlProblem } from "./callback/destination.ts";
+import { HandlerError, type HandlerInfo } from "./handler.ts";
 import { logger, type LogOptions } from "./log.ts";
 import { startSupervisor } from "./worker/supervisor.ts";
 
@@ -47,6 +48,7 @@ export async function startWarren(
 ): Promise<Warren> {
   const log = logger("runtime");
   const names = topology(config.prefix);
+  if (config.role !== "worker") checkCallbacks(config, handlers);
   logHandlers(config, handlers, names);
   let stopping = false;
 
@@ -100,6 +102,22 @@ export async function startWarren(
       log.info("stopped");
     },
   };
+}
+
+/**
+ * Refuses a handler's default callback that the api cannot send: no secret to sign it with, or a
+ * destination that is not allowed.
+ */
+function checkCallbacks(config: Config, handlers: HandlerInfo[]): void {
+  for (const h of handlers) {
+    if (h.config.callback === undefined) continue;
+    const where = `${h.name}: config.callback`;
+    if (config.callbacks.secret === undefined) {
+      throw new HandlerError(`${where} needs WARREN_WEBHOOK_SECRET (whsec_…) to sign callbacks`);
+    }
+    const problem = urlProblem(h.config.callback, config.callbacks.allow);
+    if (problem) throw new HandlerError(`${where}: ${problem}`);
+  }
 }
 
 /** One line per handler at start-up: its queue, and where its workers run. */

@@ -14,6 +14,7 @@
  * | `x-warren-replay` | replays of the dead task so far, `0` when absent |
  * | `x-warren-created-at` | when it was enqueued, in ms; set by Warren's producers, which record the task first |
  * | `x-warren-event-id`, `x-warren-topic` | the event it was made from, on its retries and replays |
+ * | `x-warren-callback` | the URL its callback goes to when it ends (`Callback-Url`) |
  *
  * An **event** (on `<prefix>.topics`, routed by its topic) is its payload as JSON in the body,
  * with `message_id` its id (the tasks it makes take theirs from it: see `eventTaskId`) and the
@@ -60,6 +61,9 @@ const ATTEMPTS_HEADER = "x-warren-attempts";
 const FAILED_AT_HEADER = "x-warren-failed-at";
 const EVENT_ID_HEADER = "x-warren-event-id";
 const TOPIC_HEADER = "x-warren-topic";
+const CALLBACK_HEADER = "x-warren-callback";
+const TASK_HEADER = "x-warren-task";
+const HANDLER_HEADER = "x-warren-handler";
 /** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
 const BROKER_HEADERS = ["x-delivery-count", "x-acquired-count"];
 
@@ -86,7 +90,7 @@ export interface Run {
  * ```
  */
 export function taskProperties(
-  task: { id: string; createdAt: number | undefined; event?: EventOrigin },
+  task: { id: string; createdAt: number | undefined; event?: EventOrigin; callback?: string },
   run: Run,
 ): Options.Publish {
   const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
@@ -96,6 +100,7 @@ export function taskProperties(
     headers[EVENT_ID_HEADER] = task.event.id;
     headers[TOPIC_HEADER] = task.event.topic;
   }
+  if (task.callback) headers[CALLBACK_HEADER] = task.callback;
   return {
     messageId: task.id,
     contentType: "application/json",
@@ -114,10 +119,14 @@ export function taskProperties(
  * ```
  */
 export function eventProperties(
-  event: { id: string; createdAt: number },
+  event: { id: string; createdAt: number; callback?: string },
   recorded: boolean,
 ): Options.Publish {
-  const task = { id: event.id, createdAt: recorded ? event.createdAt : undefined };
+  const task = {
+    id: event.id,
+    createdAt: recorded ? event.createdAt : undefined,
+    callback: event.callback,
+  };
   return {
     ...taskProperties(task, { attempt: 1, replay: 0 }),
     timestamp: Math.floor(event.createdAt / 1000),
@@ -139,6 +148,8 @@ export interface TaskFacts extends Run {
   deliveries: number;
   /** The event the task was made from, if a subscription made it. */
   event?: EventOrigin;
+  /** Where its callback goes when it ends, if the message names one. */
+  callback?: string;
 }
 
 /** Who reads a task message: the handler whose queue it came from, and where events come from. */
@@ -177,6 +188,7 @@ export function readTask(message: Message, reader: Reader): TaskFacts {
       ? eventTaskId(event.id, reader.handler)
       : messageId,
     ...(event ? { event } : {}),
+    ...(typeof headers[CALLBACK_HEADER] === "string" ? { callback: headers[CALLBACK_HEADER] } : {}),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
     replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
     // A message that does not say when it was enqueued was enqueued by now at the latest.
@@ -206,6 +218,7 @@ export interface Death extends Run {
   createdAt: number | undefined;
   error: TaskError;
   event?: EventOrigin;
+  callback?: string;
 }
 
 /**
@@ -350,7 +363,7 @@ function isOrigin(value: unknown): boolean {
 }
 
 function isEventType(type: unknown): type is EventType {
-  return type === "progress" || TASK_STATES.includes(type as TaskState);
+  return type === "progress" || type === "callback" || TASK_STATES.includes(type as TaskState);
 }
 
 function isError(value: unknown): boolean {
@@ -362,4 +375,82 @@ function isError(value: unknown): boolean {
 function positiveInteger(value: unknown, max: number): number | undefined {
   const n = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN;
   return Number.isInteger(n) && n > 0 && n <= max ? n : undefined;
+}
+
+/** One delivery of a task's callback: where, what (the exact body to sign), and which try. */
+export interface CallbackDelivery {
+  /** The Standard Webhooks message id: `<task id>.<replay>`, the same on every try. */
+  webhookId: string;
+  url: string;
+  taskId: string;
+  handler: string;
+  replay: number;
+  /** The task's JSON, as it is POSTed. */
+  body: string;
+  /** 1 for the first try. */
+  attempt: number;
+}
+
+/**
+ * A callback delivery as a message on `<prefix>.callbacks`: the body is what is POSTed, the
+ * rest is in its properties.
+ *
+ * @example
+ * ```ts
+ * const { body, properties } = encodeCallback({
+ *   webhookId: "t-1.0", url: "https://example.com/hook", taskId: "t-1", handler: "hello",
+ *   replay: 0, body: '{"id":"t-1"}', attempt: 1,
+ * });
+ * ```
+ */
+export function encodeCallback(
+  delivery: CallbackDelivery,
+): { body: Uint8Array; properties: Options.Publish } {
+  return {
+    body: encoder.encode(delivery.body),
+    properties: {
+      messageId: delivery.webhookId,
+      contentType: "application/json",
+      persistent: true,
+      headers: {
+        [CALLBACK_HEADER]: delivery.url,
+        [TASK_HEADER]: delivery.taskId,
+        [HANDLER_HEADER]: delivery.handler,
+        [REPLAY_HEADER]: delivery.replay,
+        [ATTEMPT_HEADER]: delivery.attempt,
+      },
+    },
+  };
+}
+
+/**
+ * Reads a callback delivery back; undefined for a message that is not one.
+ *
+ * @example
+ * ```ts
+ * declare const message: import("amqplib").Message;
+ * const delivery = decodeCallback(message);
+ * ```
+ */
+export function decodeCallback(message: Message): CallbackDelivery | undefined {
+  const headers = message.properties.headers ?? {};
+  const [url, taskId, handler] = [
+    headers[CALLBACK_HEADER],
+    headers[TASK_HEADER],
+    headers[HANDLER_HEADER],
+  ];
+  const webhookId = message.properties.messageId;
+  if (
+    typeof url !== "string" || typeof taskId !== "string" || typeof handler !== "string" ||
+    typeof webhookId !== "string"
+  ) return undefined;
+  return {
+    webhookId,
+    url,
+    taskId,
+    handler,
+    replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
+    body: decoder.decode(message.content),
+    attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
+  };
 }

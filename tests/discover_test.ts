@@ -42,6 +42,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     backoff: { minMs: 1000, maxMs: 600_000 },
     schema: undefined,
     subscribe: [],
+    callback: undefined,
   });
 });
 

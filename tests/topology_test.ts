@@ -36,11 +36,12 @@ Deno.test("topology: every queue Warren declares is a quorum queue", async () =>
   const warren = await startWarren();
   try {
     const types = queueTypes(warren.prefix);
-    // A task and a dead-letter queue per handler, 22 delay levels, the events queue.
-    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 1, [...types.keys()].join(" "));
+    // A task and a dead-letter queue per handler, 22 delay levels, the events and callbacks queues.
+    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 2, [...types.keys()].join(" "));
     const classic = [...types].filter(([, type]) => type !== "quorum");
     assert.deepEqual(classic, [], "no queue is left unreplicated");
     assert.equal(types.get(`${warren.prefix}.events.record`), "quorum");
+    assert.equal(types.get(`${warren.prefix}.callbacks`), "quorum");
   } finally {
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix);

@@ -106,7 +106,10 @@ Deno.test("delivery: headers give attempt, replay, creation time and redeliverie
     fromWarren: true,
     deliveries: 2,
   });
-  assert.equal(taskOf(delivery, "h", () => {}, logger("test"), "x.topics").key, "t-1/1/3");
+  assert.equal(
+    taskOf(delivery, { handler: "h", topicsExchange: "x.topics" }, () => {}, logger("test")).key,
+    "t-1/1/3",
+  );
   const foreign = readTask(message({}), reader);
   assert.match(foreign.id, /^[0-9a-f-]{36}$/, "an id is made for a message without one");
   assert.equal(foreign.attempt, 1);

@@ -141,7 +141,6 @@ Deno.test("ws: subscriptions to a task, a handler, everything", async (t) => {
       assert.equal(await stopped, 0, warren.output());
     });
   } finally {
-    await warren.stop();
-    await deleteTopology(warren.prefix);
+    await warren.stop().finally(() => deleteTopology(warren.prefix));
   }
 });

@@ -14,13 +14,15 @@ import { Buffer } from "node:buffer";
 import type { TaskEvent } from "../events.ts";
 import type { EventOrigin } from "../events.ts";
 import {
+  type CallbackDelivery,
   deadLetterProperties,
   type Death,
+  encodeCallback,
   encodeEvents,
   eventProperties,
   taskProperties,
 } from "../wire.ts";
-import { delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
+import { CALLBACKS_ROUTE, delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
 
 /** Why a publish did not get the broker's confirm. */
 export class PublishError extends Error {
@@ -108,6 +110,8 @@ export interface NewTask {
   handler: string;
   payload: unknown;
   createdAt: number;
+  /** Where its callback goes when it ends, if anywhere. */
+  callback?: string;
 }
 
 /** A task as it travels: its payload already encoded (a retry or replay resends its bytes). */
@@ -118,6 +122,8 @@ export interface TaskMessage {
   createdAt: number | undefined;
   /** The event it was made from, if any: its retries and replays carry it on. */
   event?: EventOrigin;
+  /** Where its callback goes, if anywhere: its retries and replays carry it on. */
+  callback?: string;
 }
 
 /** How a task is sent: when it may run, and which run of it this is. */
@@ -190,6 +196,8 @@ export interface NewEvent {
   createdAt: number;
   /** Whether the publisher records the tasks it makes (the api does; `ctx.publish` does not). */
   recorded: boolean;
+  /** Where each task's callback goes when it ends, if anywhere. */
+  callback?: string;
 }
 
 /**
@@ -266,4 +274,33 @@ export function publishEvents(
   const { body, properties } = encodeEvents(events);
   const key = eventRoutingKey(handler, type);
   return publishConfirmed(ch, names.eventsExchange, key, body, properties, timeoutMs);
+}
+
+/**
+ * Puts a callback delivery on the callbacks queue (through the delay cascade when it must wait)
+ * and waits for the broker's confirm.
+ *
+ * @example
+ * ```ts
+ * import { topology } from "./topology.ts";
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * const delivery = {
+ *   webhookId: "t-1.0", url: "https://example.com/hook", taskId: "t-1", handler: "hello",
+ *   replay: 0, body: "{}", attempt: 1,
+ * };
+ * await publishCallback(ch, topology("warren"), delivery, 0, 5000);
+ * ```
+ */
+export function publishCallback(
+  ch: ConfirmChannel,
+  names: Topology,
+  delivery: CallbackDelivery,
+  delaySeconds: number,
+  timeoutMs: number,
+): Promise<void> {
+  const { body, properties } = encodeCallback(delivery);
+  const route = delaySeconds > 0
+    ? delayRoute(names, delaySeconds, CALLBACKS_ROUTE)
+    : { exchange: "", routingKey: names.callbacksQueue };
+  return publishConfirmed(ch, route.exchange, route.routingKey, body, properties, timeoutMs);
 }

@@ -8,6 +8,8 @@
  *                         to <prefix>.delayed with key #.<name>, and to <prefix>.topics with
  *                         each pattern the handler subscribes to
  * <prefix>.topics         topic exchange of published events, routing key = the event's topic
+ * <prefix>.callbacks      quorum queue of task callbacks to deliver (the api consumes it),
+ *                         bound to <prefix>.delayed with key #.@callbacks for its retries
  * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
  *                         whose messages wait 2^i s, then dead-letter to level i-1
  * <prefix>.delayed        topic exchange where the cascade ends; routes on to the task queues
@@ -52,6 +54,8 @@ export interface Topology {
   eventsQueue: string;
   /** Where events are published (`POST /events/{topic}`, `ctx.publish`, any AMQP client). */
   topicsExchange: string;
+  /** The queue of callbacks to deliver. */
+  callbacksQueue: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
   /** The dead-letter queue of one handler. */
@@ -76,6 +80,7 @@ export function topology(prefix: string): Topology {
     eventsExchange: `${prefix}.events`,
     eventsQueue: `${prefix}.events.record`,
     topicsExchange: `${prefix}.topics`,
+    callbacksQueue: `${prefix}.callbacks`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -137,6 +142,18 @@ export async function declareExchanges(ch: Channel, names: Topology): Promise<vo
     await ch.bindQueue(name, name, `${before}1.#`);
     await ch.bindExchange(next, name, `${before}0.#`);
   }
+}
+
+/**
+ * The last word of a callback's key in the delay cascade: no handler is named so (a handler's
+ * name has no `@`), so a delayed callback reaches only the callbacks queue.
+ */
+export const CALLBACKS_ROUTE = "@callbacks";
+
+/** Declares the queue of callbacks, and binds it for its delayed retries. */
+export async function declareCallbacksQueue(ch: Channel, names: Topology): Promise<void> {
+  await ch.assertQueue(names.callbacksQueue, QUORUM);
+  await ch.bindQueue(names.callbacksQueue, names.delayedExchange, `#.${CALLBACKS_ROUTE}`);
 }
 
 /** Declares the queue the api consumes lifecycle events from, bound to every task event. */
@@ -280,6 +297,7 @@ export async function deleteAll(
     await ch.deleteExchange(names.delayLevel(level));
   }
   await ch.deleteQueue(names.eventsQueue);
+  await ch.deleteQueue(names.callbacksQueue);
   for (
     const exchange of [
       names.tasksExchange,

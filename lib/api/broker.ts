@@ -13,12 +13,17 @@ import { publishConfirmed, publishEvent, publishEvents, publishTask } from "../a
 import {
   countQueues,
   declareAll,
+  declareCallbacksQueue,
   migrateEventsQueue,
   type Probe,
   prober,
   type QueueSpec,
   type Topology,
 } from "../amqp/topology.ts";
+import { deliverCallbacks } from "../callback/deliver.ts";
+import { resolveDns } from "../callback/destination.ts";
+import { scheduleCallbacks } from "../callback/schedule.ts";
+import { readSecret } from "../callback/signature.ts";
 import type { Config } from "../config.ts";
 import { errorMessage, logger } from "../log.ts";
 import type { QueueCounts } from "../status.ts";
@@ -40,7 +45,7 @@ interface Session {
 
 /** What {@linkcode connectApiBroker} needs. */
 export interface ApiBrokerOptions {
-  config: Pick<Config, "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending">;
+  config: Pick<Config, "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending" | "callbacks">;
   names: Topology;
   /** The handlers: their queues (and subscriptions) are declared on every connect. */
   handlers: QueueSpec[];
@@ -76,6 +81,8 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
   const { config, names, store, writer } = options;
   const log = logger("amqp");
   let pending = 0;
+  const secret = config.callbacks.secret && readSecret(config.callbacks.secret);
+  const key = secret instanceof Uint8Array ? secret : undefined;
 
   const link = openLink<Session>({
     urls: config.amqpUrls,
@@ -86,9 +93,32 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
       const declarations = bindChannel(model, await model.createChannel(), log);
       const dead = bindChannel(model, await model.createChannel(), log);
       await declareAll(declarations, names, options.handlers);
+      await declareCallbacksQueue(declarations, names);
       await moveLegacyEvents(model, pub, names, config.publishTimeoutMs);
       const events = bindChannel(model, await model.createChannel(), log);
-      await recordEvents(events, { writer, names, log: logger("recorder") });
+      await recordEvents(events, {
+        writer,
+        names,
+        log: logger("recorder"),
+        afterCommit: (recorded) =>
+          scheduleCallbacks(pub, recorded, {
+            names,
+            store,
+            signing: key !== undefined,
+            timeoutMs: config.publishTimeoutMs,
+          }),
+      });
+      if (key) {
+        await deliverCallbacks(bindChannel(model, await model.createChannel(), log), {
+          names,
+          key,
+          settings: config.callbacks,
+          pub,
+          resolve: resolveDns,
+          timeoutMs: config.publishTimeoutMs,
+          log: logger("callbacks"),
+        });
+      }
       return { pub, dead, probe: prober(model) };
     },
   });

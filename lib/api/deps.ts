@@ -6,6 +6,7 @@
  */
 
 import type { TaskEvent } from "../events.ts";
+import type { CallbackSettings } from "../config.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { NewEvent, NewTask } from "../amqp/publish.ts";
 import type { TaskStore } from "../store/store.ts";
@@ -26,6 +27,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** The longest `?wait=` (`WARREN_MAX_WAIT`), in ms. */
   maxWaitMs: number;
+  /** Whether callbacks can be asked for (a secret signs them), and where they may go. */
+  callbacks: Pick<CallbackSettings, "secret" | "allow">;
   /** Bearer token every route needs but the public ones (see `app.ts`); undefined for none. */
   apiToken: string | undefined;
   /**

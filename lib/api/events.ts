@@ -14,7 +14,7 @@ import { readPayload } from "../payload.ts";
 import { compileSchema } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
-import { payloadLimit, recordQueued, refusedPayload } from "./intake.ts";
+import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
 import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
 
@@ -41,6 +41,8 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     if (wrong) {
       return problem({ slug: "bad-topic", title: "Bad topic", status: 400, detail: wrong });
     }
+    const callback = readCallback(c.req.header("callback-url"), deps);
+    if (callback instanceof Response) return callback;
     deps.admit(); // before reading the body: a refusal costs nothing
     const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
       maxBytes: deps.maxBodyBytes,
@@ -60,7 +62,14 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
       }
     }
 
-    const event = { id: newTaskId(), topic, payload, createdAt: Date.now(), recorded: true };
+    const event = {
+      id: newTaskId(),
+      topic,
+      payload,
+      createdAt: Date.now(),
+      recorded: true,
+      ...(callback ? { callback } : {}),
+    };
     await deps.publish(event);
     deps.metrics.published(topic);
     const tasks = subscribers.map((handler) => ({ handler, id: eventTaskId(event.id, handler) }));

@@ -7,6 +7,7 @@
 
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { urlProblem } from "../callback/destination.ts";
 import type { TaskEvent } from "../events.ts";
 import { errorMessage, logger } from "../log.ts";
 import type { PayloadRefusal } from "../payload.ts";
@@ -33,6 +34,30 @@ export function payloadLimit(maxBytes: number): MiddlewareHandler {
         detail: `the body is over the limit of ${maxBytes} bytes (WARREN_MAX_BODY)`,
       }),
   });
+}
+
+/**
+ * Reads the `Callback-Url` header: undefined when absent, the URL, or the 400 that refuses it
+ * (no secret to sign callbacks with, a URL of the wrong form, an address not allowed).
+ *
+ * @example
+ * ```ts
+ * declare const c: import("hono").Context;
+ * declare const deps: import("./deps.ts").ApiDeps;
+ * const callback = readCallback(c.req.header("callback-url"), deps);
+ * if (callback instanceof Response) console.log(callback.status); // 400
+ * ```
+ */
+export function readCallback(
+  header: string | undefined,
+  deps: Pick<ApiDeps, "callbacks">,
+): string | undefined | Response {
+  if (header === undefined) return undefined;
+  const wrong = deps.callbacks.secret === undefined
+    ? "callbacks are signed: set WARREN_WEBHOOK_SECRET (whsec_…) on the api to use Callback-Url"
+    : urlProblem(header.trim(), deps.callbacks.allow);
+  if (wrong === undefined) return header.trim();
+  return problem({ slug: "bad-callback", title: "Bad Callback-Url", status: 400, detail: wrong });
 }
 
 /**

@@ -83,6 +83,12 @@ export function createMetrics(sources: MetricSources): Metrics {
     "warren_event_tasks_total",
     "Tasks made from events (POST /events, ctx.publish, other AMQP clients).",
   );
+  const callbacks = new Counter({
+    name: "warren_callbacks_total",
+    help: "Deliveries of task callbacks, by outcome (delivered, or failed: retried or given up).",
+    labelNames: ["handler", "outcome"],
+    registers,
+  });
   const events = new Counter({
     name: "warren_events_published_total",
     help: `Events this api published, by topic (past ${TOPICS_MAX} topics, as "other").`,
@@ -190,6 +196,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const { task, steps } of changes) {
         const labels = { handler: task.handler };
         for (const step of steps) {
+          if (step.state === "callback") {
+            callbacks.inc({ ...labels, outcome: step.error ? "failed" : "delivered" });
+            continue;
+          }
           for (const name of COUNTERS[step.state]) counters[name].inc(labels);
           if (step.state === "queued" && task.event && !step.replay) eventTasks.inc(labels);
           const seconds = attemptSeconds(task, step);

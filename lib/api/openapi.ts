@@ -50,6 +50,15 @@ const nameParam = {
   schema: { type: "string" },
 };
 const idParam = { name: "id", in: "path", required: true, schema: { type: "string" } };
+const callbackParam = {
+  name: "Callback-Url",
+  in: "header",
+  description: "When the task ends (each task, for an event), Warren POSTs its JSON here, " +
+    "signed as Standard Webhooks says (`webhook-id`, `webhook-timestamp`, " +
+    "`webhook-signature`), and tries again with backoff until a 2xx. Needs " +
+    "`WARREN_WEBHOOK_SECRET`; private addresses need `WARREN_CALLBACK_ALLOW`.",
+  schema: { type: "string", format: "uri" },
+};
 const waitParam = {
   name: "wait",
   in: "query",
@@ -123,13 +132,18 @@ function enqueueOperation(h: HandlerInfo): Json {
       `${h.config.timeoutMs} ms, ${h.config.retries} retries). The 202 comes only after the ` +
       "broker confirmed the task. The body is read as JSON whatever its content type; an " +
       `empty one is \`{}\`; JSON nested deeper than ${MAX_DEPTH} levels is refused.`,
-    parameters: [{
-      name: "delay",
-      in: "query",
-      description: "Run no earlier than this: seconds (`90`, `1.5`) or a duration (`90s`, `2h`); " +
-        "rounded up to whole seconds; at most 30 days.",
-      schema: { type: "string" },
-    }, waitParam],
+    parameters: [
+      {
+        name: "delay",
+        in: "query",
+        description:
+          "Run no earlier than this: seconds (`90`, `1.5`) or a duration (`90s`, `2h`); " +
+          "rounded up to whole seconds; at most 30 days.",
+        schema: { type: "string" },
+      },
+      waitParam,
+      callbackParam,
+    ],
     requestBody: { required: false, content: { "application/json": body, "*/*": body } },
     responses: {
       200: json(
@@ -142,7 +156,10 @@ function enqueueOperation(h: HandlerInfo): Json {
           "out; follow `Location`).",
         ref("TaskAccepted"),
       ),
-      400: problem("The body is not JSON or nests too deeply, or a query parameter is bad."),
+      400: problem(
+        "The body is not JSON or nests too deeply, a query parameter is bad, or the " +
+          "`Callback-Url` cannot be used.",
+      ),
       413: problem("The body is over `WARREN_MAX_BODY`."),
       422: problem("The payload does not match the handler's schema; `errors` lists why."),
       429: problem("Too many tasks await the broker's confirm; nothing was enqueued."),
@@ -173,14 +190,16 @@ function publishOperation(handlers: HandlerInfo[]): Json {
       required: true,
       description: "Words joined by dots (letters, digits, `_`, `-`), e.g. `order.created`.",
       schema: { type: "string", maxLength: 255 },
-    }],
+    }, callbackParam],
     requestBody: {
       required: false,
       content: { "application/json": { schema: {}, example: {} }, "*/*": { schema: {} } },
     },
     responses: {
       202: json("Accepted: the broker has the event; the tasks it made.", ref("EventAccepted")),
-      400: problem("A bad topic, or the body is not JSON or nests too deeply."),
+      400: problem(
+        "A bad topic or `Callback-Url`, or the body is not JSON or nests too deeply.",
+      ),
       413: problem("The body is over `WARREN_MAX_BODY`."),
       422: problem("The payload does not match a subscriber's schema; `errors` lists why."),
       429: problem("Too many messages await the broker's confirm; nothing was published."),

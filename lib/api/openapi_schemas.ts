@@ -108,8 +108,10 @@ export const SCHEMAS = {
     },
     history: {
       type: "array",
+      description: "Every step: the states the task reached, and each try of its callback " +
+        "(`callback`, with the try's number as `attempt` and why it failed as `error`).",
       items: object({
-        state: { type: "string", enum: TASK_STATES },
+        state: { type: "string", enum: [...TASK_STATES, "callback"] },
         attempt: count,
         replay: count,
         at: time,

@@ -1,7 +1,8 @@
 /**
  * The recorder: consumes lifecycle events into the task store through the store writer (which
  * commits them in groups and tells the live feed), and acks each event message only after its
- * events were committed, so no event is lost if the process dies.
+ * events were committed (and what must follow a commit was done: see
+ * {@linkcode RecorderOptions.afterCommit}), so no event is lost if the process dies.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import type { Channel } from "amqplib";
 import { settle } from "../amqp/settle.ts";
 import type { Topology } from "../amqp/topology.ts";
 import { decodeEvents } from "../wire.ts";
+import type { TaskEvent } from "../events.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import type { StoreWriter } from "../store/writer.ts";
 
@@ -18,6 +20,11 @@ export interface RecorderOptions {
   writer: StoreWriter;
   names: Topology;
   log: Logger;
+  /**
+   * Runs once a message's events are committed, before its ack (scheduling callbacks); when it
+   * fails, the message is delivered again.
+   */
+  afterCommit?: (events: TaskEvent[]) => Promise<void>;
 }
 
 /** Event messages held unacked at once: a bound on memory while the store catches up. */
@@ -46,7 +53,7 @@ export async function recordEvents(ch: Channel, options: RecorderOptions): Promi
     }
     const events = decodeEvents(delivery.content);
     if (!events) options.log.warn("dropped a malformed lifecycle event message");
-    options.writer.write(events ?? []).then(
+    options.writer.write(events ?? []).then(() => options.afterCommit?.(events ?? [])).then(
       () => settle(() => ch.ack(delivery)),
       (error) => {
         options.log.error("cannot record events ({error}); they will be delivered again", {

@@ -116,6 +116,7 @@ export function apiDeps(
     feed,
     maxBodyBytes: config.maxBodyBytes,
     maxWaitMs: config.maxWaitMs,
+    callbacks: config.callbacks,
     apiToken: config.apiToken,
     admit: broker.admit,
     enqueue: broker.enqueue,

@@ -14,7 +14,7 @@ import { newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import type { ApiDeps } from "./deps.ts";
-import { payloadLimit, recordQueued, refusedPayload } from "./intake.ts";
+import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
@@ -43,6 +43,8 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       if (typeof delay === "string") return badQuery(delay);
       const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
       if (typeof wait === "string") return badQuery(wait);
+      const callback = readCallback(c.req.header("callback-url"), deps);
+      if (callback instanceof Response) return callback;
       deps.admit(); // before reading the body: a refusal costs nothing
 
       const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
@@ -51,11 +53,12 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       });
       if (!check.ok) return refusedPayload(check.refusal);
 
-      const task = {
+      const task: NewTask = {
         id: newTaskId(),
         handler: name,
         payload: check.payload,
         createdAt: Date.now(),
+        ...(callback ? { callback } : {}),
       };
       // Listening starts before the publish: a task can end before its 202 is written.
       const watch = wait > 0 ? awaitEnd(deps, task.id) : undefined;

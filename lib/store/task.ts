@@ -15,15 +15,18 @@ import {
 } from "../events.ts";
 import { bound } from "../task_error.ts";
 
-/** One step in a task's history: a state it reached, in which attempt and replay. */
+/**
+ * One step in a task's history: a state it reached, in which attempt and replay; or a delivery of
+ * its callback (`callback`, with the delivery's attempt, and its error when it failed).
+ */
 export interface HistoryEntry {
-  state: TaskState;
+  state: TaskState | "callback";
   attempt: number;
   /** Replays of the task before this step; absent for 0. */
   replay?: number;
   /** When it happened, ms since the epoch. */
   at: number;
-  /** For `retrying` and `dead`: why the attempt failed. */
+  /** For `retrying`, `dead` and `callback`: why the attempt (or the delivery) failed. */
   error?: string;
 }
 
@@ -197,6 +200,14 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   // Every task was queued once: a task another AMQP client published has no event of its own.
   if (createdAt !== undefined && replay === 0 && event.type !== "queued") {
     step({ state: "queued", attempt: 0, at: createdAt });
+  }
+
+  if (event.type === "callback") {
+    if (!current) return undefined; // a delivery of a task the store does not hold tells nothing
+    step({ state: "callback", attempt: event.attempt, at: event.at, replay }, event.error);
+    return changed || steps.length
+      ? { record: bump(record), visible: undefined, steps }
+      : undefined;
   }
 
   if (event.type === "progress") {

@@ -97,6 +97,7 @@ async function start(message: StartMessage): Promise<void> {
       return publishEvent(pub, names, event, CONFIRM_MS);
     },
   });
+  const route = { handler: name, topicsExchange: names.topicsExchange, callback: config.callback };
   const execute = createExecutor({
     handler,
     config,
@@ -115,7 +116,7 @@ async function start(message: StartMessage): Promise<void> {
     subscribe: config.subscribe,
     prefetch: config.prefetch,
     log,
-    onDelivery: (delivery, ack) => execute(taskOf(delivery, name, ack, log, names.topicsExchange)),
+    onDelivery: (delivery, ack) => execute(taskOf(delivery, route, ack, log)),
     onUp: () => port.postMessage({ type: "consuming" }),
     onDown: () => port.postMessage({ type: "disconnected" }),
   });

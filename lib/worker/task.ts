@@ -30,6 +30,15 @@ export interface Task extends TaskFacts {
   startedAt: number | undefined;
 }
 
+/** Where a worker's deliveries come from, and what its handler's config adds to them. */
+export interface Route {
+  handler: string;
+  /** The exchange events come from (see `readTask`). */
+  topicsExchange: string;
+  /** The handler's default callback URL, for a task that names none. */
+  callback?: string;
+}
+
 /**
  * The task a delivery carries.
  *
@@ -37,20 +46,17 @@ export interface Task extends TaskFacts {
  * ```ts
  * declare const delivery: import("amqplib").Message;
  * declare const log: import("../log.ts").Logger;
- * const task = taskOf(delivery, "hello", () => {}, log, "warren.topics");
+ * const task = taskOf(delivery, { handler: "hello", topicsExchange: "warren.topics" }, () => {}, log);
  * task.key; // "<id>/0/1"
  * ```
  */
-export function taskOf(
-  delivery: Message,
-  handler: string,
-  ack: () => void,
-  log: Logger,
-  topicsExchange: string,
-): Task {
+export function taskOf(delivery: Message, route: Route, ack: () => void, log: Logger): Task {
+  const { handler, topicsExchange } = route;
   const facts = readTask(delivery, { handler, topicsExchange, newId: newTaskId });
+  const callback = facts.callback ?? route.callback;
   return {
     ...facts,
+    ...(callback ? { callback } : {}),
     handler,
     key: runKey(facts.id, facts.replay, facts.attempt),
     body: delivery.content,
@@ -98,6 +104,8 @@ export function eventOf(
   // A task no Warren producer recorded (another client's, ctx.publish's): each event may be the
   // store's first of it, so each says which event made it.
   if (task.event && !task.fromWarren) event.event = task.event;
+  // Its end tells the recorder where the callback goes.
+  if (task.callback && (type === "succeeded" || type === "dead")) event.callback = task.callback;
   if (task.startedAt !== undefined && type !== "running" && type !== "progress") {
     event.startedAt = task.startedAt;
   }
@@ -113,5 +121,6 @@ export function messageOf(task: Task): TaskMessage {
     createdAt: task.createdAt,
   };
   if (task.event) message.event = task.event;
+  if (task.callback) message.callback = task.callback;
   return message;
 }

@@ -91,7 +91,11 @@ export async function startWarren(options: StartOptions = {}): Promise<Process> 
     url = await listening.promise;
     if (options.ready !== false) await waitFor(() => isReady(url), 20_000, "GET /readyz = 200");
   } catch (error) {
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it has exited already (the error says how)
+    }
     await exited;
     throw error;
   } finally {
