@@ -21,6 +21,9 @@ import {
 } from "./helpers/warren.ts";
 import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
 import { connectWs } from "./helpers/ws.ts";
+import { Webhook } from "standardwebhooks";
+
+const SECRET = "whsec_" + btoa("a callback secret for api nodes");
 
 Deno.test("api nodes: a second api process on one SQLite file is refused, told to use PostgreSQL", async () => {
   const prefix = uniquePrefix("sqlite-twice");
@@ -56,8 +59,9 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
   };
   try {
     await start("worker");
-    const a = await start("api", { WARREN_STORE: db.url });
-    const b = await start("api", { WARREN_STORE: db.url });
+    const hooks = { WARREN_WEBHOOK_SECRET: SECRET, WARREN_CALLBACK_ALLOW: "127.0.0.1" };
+    const a = await start("api", { WARREN_STORE: db.url, ...hooks });
+    const b = await start("api", { WARREN_STORE: db.url, ...hooks });
     await t.step(
       "a task POSTed to A is on B once A answered 202; B's SSE hears it end",
       async () => {
@@ -123,6 +127,33 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
       await ws.next((m) => m.type === "event" && m.task.id === task.id && m.event === "succeeded");
       ws.socket.close();
       await ws.closed;
+    });
+
+    await t.step("callbacks of tasks POSTed to either node arrive once each, signed", async () => {
+      const got: string[] = [];
+      const receiver = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        async (req) => {
+          const body = await req.text();
+          got.push((new Webhook(SECRET).verify(body, Object.fromEntries(req.headers)) as Json).id);
+          return new Response(null, { status: 204 });
+        },
+      );
+      try {
+        const callback = `http://127.0.0.1:${receiver.addr.port}/done`;
+        const ids: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const [status, task] = await postTask(i % 2 ? b.url : a.url, "echo", { i }, {
+            "callback-url": callback,
+          });
+          assert.equal(status, 202);
+          ids.push(task.id);
+        }
+        await waitFor(() => got.length >= 10, 20_000, "10 callbacks");
+        assert.deepEqual([...got].sort(), [...ids].sort());
+      } finally {
+        await receiver.shutdown();
+      }
     });
 
     await t.step("the dashboard's stream on B hears a task POSTed to A", async () => {
