@@ -11,6 +11,7 @@ import { type Allowance, parseAllowance } from "./callback/destination.ts";
 import { readSecret } from "./callback/signature.ts";
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
+import { parseSize } from "./size.ts";
 
 /** Which parts of Warren this process runs. */
 export type Role = "all" | "api" | "worker";
@@ -378,22 +379,10 @@ function parseMaxWait(text: string): number {
   return ms;
 }
 
-const BYTE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-};
-
 function parseBytes(text: string, name: string): number {
-  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = match ? BYTE_UNITS[match[2].toLowerCase()] : undefined;
-  if (!match || unit === undefined || Number(match[1]) === 0) {
+  const bytes = parseSize(text);
+  if (bytes === undefined) {
     throw new ConfigError(`${name} must be a size such as 65536, 512KiB or 1MiB (got "${text}")`);
   }
-  return Number(match[1]) * unit;
+  return bytes;
 }

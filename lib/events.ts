@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { FileInfo } from "./files.ts";
+
 /**
  * The states a task moves through; `succeeded` and `dead` are terminal (until a dead task is
  * replayed). `retrying` means an attempt failed and the next one waits for its backoff.
@@ -64,6 +66,8 @@ export interface TaskEvent {
   event?: EventOrigin;
   /** On `succeeded` and `dead`: where its callback goes (the recorder sends it). */
   callback?: string;
+  /** On `queued`: the files uploaded with it. */
+  files?: FileInfo[];
   result?: unknown;
   error?: TaskError;
   progress?: unknown;

@@ -22,6 +22,7 @@ import type { EventOrigin } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import { compileSchema, type JsonSchema } from "./schema.ts";
+import { parseSize } from "./size.ts";
 import { patternProblem } from "./topics.ts";
 
 /** What a handler may set in `export const config`; every field is optional. */
@@ -52,6 +53,28 @@ export interface HandlerConfig {
    * (`Callback-Url`): an `http:` or `https:` URL. Needs `WARREN_WEBHOOK_SECRET`.
    */
   callback?: string;
+  /**
+   * Files a POST uploads with the task (`multipart/form-data`), by form field name; the handler
+   * reads them as `ctx.files[name]`.
+   */
+  files?: Record<string, FileSpec>;
+}
+
+/** One file a handler accepts. */
+export interface FileSpec {
+  /** Media types accepted, e.g. `["image/png", "image/*"]`. Default any. */
+  types?: string[];
+  /** The largest size, e.g. `"10MiB"` (or bytes). Default `"10MiB"`. */
+  maxSize?: string | number;
+  /** Whether a POST must upload it. Default true. */
+  required?: boolean;
+}
+
+/** {@linkcode FileSpec} with its defaults filled in. */
+export interface ResolvedFileSpec {
+  types: string[];
+  maxBytes: number;
+  required: boolean;
 }
 
 /** {@linkcode HandlerConfig} with every default filled in and durations in milliseconds. */
@@ -64,6 +87,8 @@ export interface ResolvedHandlerConfig {
   schema: JsonSchema | undefined;
   subscribe: string[];
   callback: string | undefined;
+  /** By form field name; empty when the handler takes no files. */
+  files: Record<string, ResolvedFileSpec>;
 }
 
 /** What a handler gets besides its payload. */
@@ -89,6 +114,29 @@ export interface Context {
   publish(topic: string, payload?: unknown): Promise<string>;
   /** The event this task was made from, when a handler got it by subscribing to its topic. */
   readonly event: EventOrigin | undefined;
+  /** The files uploaded with the task, by form field name (see `config.files`). */
+  readonly files: Readonly<Record<string, TaskFile>>;
+}
+
+/** A file uploaded with a task, as its handler reads it. */
+export interface TaskFile {
+  /** The form field it came in. */
+  readonly field: string;
+  /** Its name, as the client sent it. */
+  readonly filename: string;
+  /** Its media type, as the client sent it. */
+  readonly type: string;
+  /** Bytes. */
+  readonly size: number;
+  /** SHA-256 of its bytes, hex. */
+  readonly sha256: string;
+  /**
+   * Its bytes, fetched over the broker a chunk at a time as they are read; the stream errors if
+   * they do not match `sha256`. Each call starts a new read.
+   */
+  stream(): ReadableStream<Uint8Array>;
+  /** All its bytes at once (for small files). */
+  bytes(): Promise<Uint8Array>;
 }
 
 /** A handler: the default export of a module in `handlers/`. */
@@ -161,6 +209,7 @@ const CONFIG_FIELDS = [
   "schema",
   "subscribe",
   "callback",
+  "files",
 ];
 
 /**
@@ -196,6 +245,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     schema: undefined,
     subscribe: subscriptions(fields.subscribe, `${where}: config.subscribe`),
     callback: callbackUrl(fields.callback, `${where}: config.callback`),
+    files: fileSpecs(fields.files, `${where}: config.files`),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -211,6 +261,38 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schema = fields.schema as JsonSchema;
   }
   return resolved;
+}
+
+/** The default of {@linkcode FileSpec.maxSize}. */
+const DEFAULT_FILE_BYTES = 10 * 1024 * 1024;
+
+function fileSpecs(value: unknown, name: string): Record<string, ResolvedFileSpec> {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new HandlerError(`${name} must be an object: { <field>: { types, maxSize, required } }`);
+  }
+  const specs: Record<string, ResolvedFileSpec> = {};
+  for (const [field, spec] of Object.entries(value)) {
+    const where = `${name}.${field}`;
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(field)) {
+      throw new HandlerError(`${where}: a field name is 1-64 letters, digits, "_" or "-"`);
+    }
+    const { types = ["*/*"], maxSize = DEFAULT_FILE_BYTES, required = true } = spec ?? {};
+    if (
+      !Array.isArray(types) || !types.every((t) => /^[\w.+-]+\/([\w.+-]+|\*)$|^\*\/\*$/.test(t))
+    ) {
+      throw new HandlerError(`${where}.types must be media types such as "image/png" or "image/*"`);
+    }
+    const maxBytes = parseSize(maxSize);
+    if (maxBytes === undefined) {
+      throw new HandlerError(`${where}.maxSize must be a size such as "512KiB" or "10MiB"`);
+    }
+    if (typeof required !== "boolean") {
+      throw new HandlerError(`${where}.required must be true or false`);
+    }
+    specs[field] = { types: types.map((t: string) => t.toLowerCase()), maxBytes, required };
+  }
+  return specs;
 }
 
 function callbackUrl(value: unknown, name: string): string | undefined {

@@ -7,10 +7,12 @@
 export {
   type Context,
   defineHandler,
+  type FileSpec,
   type Handler,
   type HandlerConfig,
   PermanentError,
   type ResolvedHandlerConfig,
+  type TaskFile,
 } from "./handler.ts";
 export type { Duration } from "./duration.ts";
 export type { JsonSchema } from "./schema.ts";

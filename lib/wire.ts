@@ -15,6 +15,7 @@
  * | `x-warren-created-at` | when it was enqueued, in ms; set by Warren's producers, which record the task first |
  * | `x-warren-event-id`, `x-warren-topic` | the event it was made from, on its retries and replays |
  * | `x-warren-callback` | the URL its callback goes to when it ends (`Callback-Url`) |
+ * | `x-warren-files` | its uploaded files, a JSON array of `FileInfo` (see `files.ts`) |
  *
  * An **event** (on `<prefix>.topics`, routed by its topic) is its payload as JSON in the body,
  * with `message_id` its id (the tasks it makes take theirs from it: see `eventTaskId`) and the
@@ -48,6 +49,7 @@ import {
   type TaskState,
 } from "./events.ts";
 import { eventTaskId } from "./id.ts";
+import { type FileInfo, readFileInfos } from "./files.ts";
 import { MAX_DEPTH, tooDeep } from "./payload.ts";
 import { bound, ERROR_NAME_MAX_BYTES, ERROR_TEXT_MAX_BYTES } from "./task_error.ts";
 
@@ -62,6 +64,7 @@ const FAILED_AT_HEADER = "x-warren-failed-at";
 const EVENT_ID_HEADER = "x-warren-event-id";
 const TOPIC_HEADER = "x-warren-topic";
 const CALLBACK_HEADER = "x-warren-callback";
+const FILES_HEADER = "x-warren-files";
 const TASK_HEADER = "x-warren-task";
 const HANDLER_HEADER = "x-warren-handler";
 /** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
@@ -90,7 +93,13 @@ export interface Run {
  * ```
  */
 export function taskProperties(
-  task: { id: string; createdAt: number | undefined; event?: EventOrigin; callback?: string },
+  task: {
+    id: string;
+    createdAt: number | undefined;
+    event?: EventOrigin;
+    callback?: string;
+    files?: FileInfo[];
+  },
   run: Run,
 ): Options.Publish {
   const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
@@ -101,6 +110,7 @@ export function taskProperties(
     headers[TOPIC_HEADER] = task.event.topic;
   }
   if (task.callback) headers[CALLBACK_HEADER] = task.callback;
+  if (task.files?.length) headers[FILES_HEADER] = JSON.stringify(task.files);
   return {
     messageId: task.id,
     contentType: "application/json",
@@ -150,6 +160,8 @@ export interface TaskFacts extends Run {
   event?: EventOrigin;
   /** Where its callback goes when it ends, if the message names one. */
   callback?: string;
+  /** The files uploaded with it, if any. */
+  files?: FileInfo[];
 }
 
 /** Who reads a task message: the handler whose queue it came from, and where events come from. */
@@ -189,6 +201,7 @@ export function readTask(message: Message, reader: Reader): TaskFacts {
       : messageId,
     ...(event ? { event } : {}),
     ...(typeof headers[CALLBACK_HEADER] === "string" ? { callback: headers[CALLBACK_HEADER] } : {}),
+    ...filesOf(headers[FILES_HEADER]),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
     replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
     // A message that does not say when it was enqueued was enqueued by now at the latest.
@@ -212,6 +225,11 @@ function eventOf(message: Message, messageId: string, reader: Reader): EventOrig
   return typeof id === "string" && typeof topic === "string" ? { id, topic } : undefined;
 }
 
+function filesOf(header: unknown): { files?: FileInfo[] } {
+  const files = readFileInfos(header);
+  return files?.length ? { files } : {};
+}
+
 /** What a worker knows of a task when it dies. */
 export interface Death extends Run {
   id: string;
@@ -219,6 +237,7 @@ export interface Death extends Run {
   error: TaskError;
   event?: EventOrigin;
   callback?: string;
+  files?: FileInfo[];
 }
 
 /**

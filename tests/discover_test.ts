@@ -43,6 +43,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     schema: undefined,
     subscribe: [],
     callback: undefined,
+    files: {},
   });
 });
 

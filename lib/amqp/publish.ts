@@ -13,6 +13,7 @@ import type { ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import type { TaskEvent } from "../events.ts";
 import type { EventOrigin } from "../events.ts";
+import type { FileInfo } from "../files.ts";
 import {
   type CallbackDelivery,
   deadLetterProperties,
@@ -112,6 +113,8 @@ export interface NewTask {
   createdAt: number;
   /** Where its callback goes when it ends, if anywhere. */
   callback?: string;
+  /** The files uploaded with it. */
+  files?: FileInfo[];
 }
 
 /** A task as it travels: its payload already encoded (a retry or replay resends its bytes). */
@@ -124,6 +127,8 @@ export interface TaskMessage {
   event?: EventOrigin;
   /** Where its callback goes, if anywhere: its retries and replays carry it on. */
   callback?: string;
+  /** Its uploaded files: its retries and replays carry them on. */
+  files?: FileInfo[];
 }
 
 /** How a task is sent: when it may run, and which run of it this is. */

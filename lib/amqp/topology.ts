@@ -8,6 +8,8 @@
  *                         to <prefix>.delayed with key #.<name>, and to <prefix>.topics with
  *                         each pattern the handler subscribes to
  * <prefix>.topics         topic exchange of published events, routing key = the event's topic
+ * <prefix>.files          quorum queue of workers' requests for chunks of uploaded files (the
+ *                         api answers each by direct reply-to)
  * <prefix>.callbacks      quorum queue of task callbacks to deliver (the api consumes it),
  *                         bound to <prefix>.delayed with key #.@callbacks for its retries
  * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
@@ -56,6 +58,8 @@ export interface Topology {
   topicsExchange: string;
   /** The queue of callbacks to deliver. */
   callbacksQueue: string;
+  /** The queue of requests for chunks of uploaded files. */
+  filesQueue: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
   /** The dead-letter queue of one handler. */
@@ -81,6 +85,7 @@ export function topology(prefix: string): Topology {
     eventsQueue: `${prefix}.events.record`,
     topicsExchange: `${prefix}.topics`,
     callbacksQueue: `${prefix}.callbacks`,
+    filesQueue: `${prefix}.files`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -278,6 +283,7 @@ export async function declareAll(
 ): Promise<void> {
   await declareExchanges(ch, names);
   await declareEventsQueue(ch, names);
+  await ch.assertQueue(names.filesQueue, QUORUM);
   for (const handler of handlers) await declareTaskQueue(ch, names, handler);
 }
 
@@ -298,6 +304,7 @@ export async function deleteAll(
   }
   await ch.deleteQueue(names.eventsQueue);
   await ch.deleteQueue(names.callbacksQueue);
+  await ch.deleteQueue(names.filesQueue);
   for (
     const exchange of [
       names.tasksExchange,

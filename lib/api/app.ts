@@ -19,6 +19,7 @@ import { eventRoutes } from "./events.ts";
 import { answerTo, UnavailableError } from "./errors.ts";
 import { problem } from "./problem.ts";
 import { handlerRoutes, healthRoutes } from "./system.ts";
+import { taskFileRoutes } from "./task_files.ts";
 import { taskRoutes } from "./tasks.ts";
 import { wsRoutes } from "./ws.ts";
 
@@ -51,6 +52,7 @@ function protectedRoutes(deps: ApiDeps): Hono {
   const api = new Hono();
   if (deps.apiToken) api.use(bearerAuth(deps.apiToken));
   taskRoutes(api, deps);
+  taskFileRoutes(api, deps);
   eventRoutes(api, deps);
   handlerRoutes(api, deps);
   deadRoutes(api, deps);

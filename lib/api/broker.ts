@@ -32,6 +32,7 @@ import type { StoreWriter } from "../store/writer.ts";
 import { deadLetterOperations } from "./dead_letters.ts";
 import type { ApiDeps } from "./deps.ts";
 import { BusyError, UnavailableError } from "./errors.ts";
+import { serveFiles } from "./file_server.ts";
 import { recordEvents } from "./recorder.ts";
 
 /** One connection's channels. */
@@ -107,6 +108,11 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
             signing: key !== undefined,
             timeoutMs: config.publishTimeoutMs,
           }),
+      });
+      await serveFiles(bindChannel(model, await model.createChannel(), log), {
+        names,
+        store,
+        log: logger("files"),
       });
       if (key) {
         await deliverCallbacks(bindChannel(model, await model.createChannel(), log), {

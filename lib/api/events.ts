@@ -17,6 +17,8 @@ import type { ApiDeps } from "./deps.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
 import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
+import { unsupported } from "./tasks.ts";
+import { isMultipart } from "./uploads.ts";
 
 /**
  * Registers `POST /events/{topic}`.
@@ -43,6 +45,9 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     }
     const callback = readCallback(c.req.header("callback-url"), deps);
     if (callback instanceof Response) return callback;
+    if (isMultipart(c.req.header("content-type"))) {
+      return unsupported("an event carries no files: send its payload as JSON");
+    }
     deps.admit(); // before reading the body: a refusal costs nothing
     const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
       maxBytes: deps.maxBodyBytes,

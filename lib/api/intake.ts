@@ -13,9 +13,11 @@ import { errorMessage, logger } from "../log.ts";
 import type { PayloadRefusal } from "../payload.ts";
 import type { ApiDeps } from "./deps.ts";
 import { problem } from "./problem.ts";
+import { isMultipart } from "./uploads.ts";
 
 /**
- * Refuses a body over `maxBytes` with 413 before it is read whole.
+ * Refuses a body over `maxBytes` with 413 before it is read whole. A multipart upload is left to
+ * its own limits (each file's size, each field's; see `uploads.ts`).
  *
  * @example
  * ```ts
@@ -24,7 +26,7 @@ import { problem } from "./problem.ts";
  * ```
  */
 export function payloadLimit(maxBytes: number): MiddlewareHandler {
-  return bodyLimit({
+  const limit = bodyLimit({
     maxSize: maxBytes,
     onError: () =>
       problem({
@@ -34,6 +36,7 @@ export function payloadLimit(maxBytes: number): MiddlewareHandler {
         detail: `the body is over the limit of ${maxBytes} bytes (WARREN_MAX_BODY)`,
       }),
   });
+  return (c, next) => isMultipart(c.req.header("content-type")) ? next() : limit(c, next);
 }
 
 /**

@@ -119,11 +119,45 @@ export function openApiDocument(
   };
 }
 
+/**
+ * A handler's upload body: its files as binary parts, and its payload's properties as the other
+ * fields (an object or array field is sent as JSON).
+ */
+function uploadBody(h: HandlerInfo): Json {
+  const files = Object.entries(h.config.files);
+  const payload = (h.config.schema ?? {}) as { properties?: Json; required?: string[] };
+  const properties: Json = {};
+  for (const [name, schema] of Object.entries(payload.properties ?? {})) {
+    properties[name] = schema;
+  }
+  const encoding: Json = {};
+  for (const [field, spec] of files) {
+    properties[field] = {
+      type: "string",
+      format: "binary",
+      description: `${spec.types.join(", ")}; at most ${spec.maxBytes} bytes`,
+    };
+    encoding[field] = { contentType: spec.types.join(", ") };
+  }
+  const required = [
+    ...(payload.required ?? []),
+    ...files.filter(([, spec]) => spec.required).map(([field]) => field),
+  ];
+  return { schema: { type: "object", properties, required }, encoding };
+}
+
 /** A handler's enqueue route: its payload schema is the request body. */
 function enqueueOperation(h: HandlerInfo): Json {
   const body = h.config.schema === undefined
     ? { schema: {}, example: {} } // any JSON; an object is the usual payload
     : { schema: h.config.schema };
+  const takesFiles = Object.keys(h.config.files).length > 0;
+  const content: Json = takesFiles
+    ? { "multipart/form-data": uploadBody(h) }
+    : { "application/json": body, "*/*": body };
+  if (takesFiles && !Object.values(h.config.files).some((spec) => spec.required)) {
+    content["application/json"] = body;
+  }
   return {
     tags: ["tasks"],
     operationId: `enqueue_${h.name.replaceAll("-", "_")}`,
@@ -144,7 +178,7 @@ function enqueueOperation(h: HandlerInfo): Json {
       waitParam,
       callbackParam,
     ],
-    requestBody: { required: false, content: { "application/json": body, "*/*": body } },
+    requestBody: { required: takesFiles, content },
     responses: {
       200: json(
         "With `?wait=`: the task ended within the wait (`succeeded` with its result, or `dead` " +
@@ -160,7 +194,8 @@ function enqueueOperation(h: HandlerInfo): Json {
         "The body is not JSON or nests too deeply, a query parameter is bad, or the " +
           "`Callback-Url` cannot be used.",
       ),
-      413: problem("The body is over `WARREN_MAX_BODY`."),
+      413: problem("The body is over `WARREN_MAX_BODY`, or a file over its `maxSize`."),
+      415: problem("A file of a type the handler does not accept, or the wrong kind of body."),
       422: problem("The payload does not match the handler's schema; `errors` lists why."),
       429: problem("Too many tasks await the broker's confirm; nothing was enqueued."),
       503: problem(
@@ -244,6 +279,39 @@ const ROUTES: Record<string, Record<string, Json>> = {
         200: json("The task.", ref("Task")),
         400: problem("A bad `wait`."),
         404: problem("No such task."),
+        503: storeAway,
+      },
+    },
+    delete: {
+      tags: ["tasks"],
+      operationId: "delete_task",
+      summary: "Delete a task that has ended, and its files",
+      parameters: [idParam],
+      responses: {
+        204: { description: "Deleted, with its files." },
+        404: problem("No such task."),
+        409: problem("It has not ended, or its dead letter still waits in the queue."),
+        503: storeAway,
+      },
+    },
+  },
+  "/tasks/{id}/files/{field}": {
+    get: {
+      tags: ["tasks"],
+      operationId: "get_task_file",
+      summary: "Download a file uploaded with a task",
+      parameters: [idParam, {
+        name: "field",
+        in: "path",
+        required: true,
+        schema: { type: "string" },
+      }],
+      responses: {
+        200: {
+          description: "The file's bytes, with its type; `Repr-Digest` carries its SHA-256.",
+          content: { "*/*": { schema: { type: "string", format: "binary" } } },
+        },
+        404: problem("No such task, or no such file of it."),
         503: storeAway,
       },
     },

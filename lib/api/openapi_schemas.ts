@@ -106,6 +106,18 @@ export const SCHEMAS = {
       description: "The event the task was made from (`POST /events/{topic}`), or null.",
       oneOf: [{ type: "null" }, ref("EventOrigin")],
     },
+    files: {
+      type: "array",
+      description: "The files uploaded with it; `link` downloads one.",
+      items: object({
+        field: { type: "string" },
+        filename: { type: "string" },
+        type: { type: "string" },
+        size: count,
+        sha256: { type: "string" },
+        link: { type: "string" },
+      }),
+    },
     history: {
       type: "array",
       description: "Every step: the states the task reached, and each try of its callback " +

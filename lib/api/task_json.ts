@@ -57,6 +57,14 @@ export function taskJson(task: TaskRecord) {
     payload: task.payload,
     result: task.result,
     event: task.event,
+    files: task.files.map((file) => ({
+      field: file.field,
+      filename: file.filename,
+      type: file.type,
+      size: file.size,
+      sha256: file.sha256,
+      link: `/tasks/${task.id}/files/${file.field}`,
+    })),
     history: task.history.map((step) => ({
       state: step.state,
       attempt: step.attempt,

@@ -13,7 +13,11 @@ import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
 import { newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
+import type { FileInfo } from "../files.ts";
+import type { HandlerInfo } from "../handler.ts";
 import type { ApiDeps } from "./deps.ts";
+import { UnavailableError } from "./errors.ts";
+import { isMultipart, readUpload } from "./uploads.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
@@ -47,23 +51,24 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       if (callback instanceof Response) return callback;
       deps.admit(); // before reading the body: a refusal costs nothing
 
-      const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
-        maxBytes: deps.maxBodyBytes,
-        validate: validators.get(name),
-      });
-      if (!check.ok) return refusedPayload(check.refusal);
-
+      const id = newTaskId();
+      const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
+      if (body instanceof Response) return body;
       const task: NewTask = {
-        id: newTaskId(),
+        id,
         handler: name,
-        payload: check.payload,
+        payload: body.payload,
         createdAt: Date.now(),
         ...(callback ? { callback } : {}),
+        ...(body.files.length ? { files: body.files } : {}),
       };
       // Listening starts before the publish: a task can end before its 202 is written.
       const watch = wait > 0 ? awaitEnd(deps, task.id) : undefined;
-      const runAt = await enqueue(deps, task, delay).catch((error) => {
+      const runAt = await enqueue(deps, task, delay).catch(async (error) => {
         watch?.stop();
+        // Files go with a task that was not sent; one that may still run keeps them.
+        const mayRun = error instanceof UnavailableError && error.mayRunAs !== undefined;
+        if (task.files && !mayRun) await deps.store.deleteFiles(id);
         throw error;
       });
       c.header("location", taskLinks(task.id).self);
@@ -113,6 +118,60 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
 }
 
 /**
+ * Reads a POST's body: JSON, or for a handler that takes files, a multipart upload (whose files
+ * are stored as they come); resolves with the payload and files, or the answer that refuses it.
+ */
+async function readBody(
+  request: Request,
+  handler: HandlerInfo,
+  id: string,
+  deps: ApiDeps,
+  validate: Validator | undefined,
+): Promise<{ payload: unknown; files: FileInfo[] } | Response> {
+  const specs = handler.config.files;
+  const fields = Object.keys(specs);
+  if (isMultipart(request.headers.get("content-type") ?? undefined)) {
+    if (fields.length === 0) {
+      return unsupported(`${handler.name} takes no files: send the payload as JSON`);
+    }
+    const upload = await readUpload(request, id, specs, {
+      store: deps.store,
+      maxFieldBytes: deps.maxBodyBytes,
+    });
+    if (upload instanceof Response) return upload;
+    const violations = validate?.(upload.payload) ?? [];
+    if (violations.length === 0) return upload;
+    await deps.store.deleteFiles(id);
+    return refusedPayload({
+      kind: "schema",
+      detail: violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+      violations,
+    });
+  }
+  if (Object.values(specs).some((spec) => spec.required)) {
+    return unsupported(
+      `${handler.name} takes files: send multipart/form-data with the file field(s) ` +
+        `${fields.join(", ")} and the payload's fields`,
+    );
+  }
+  const check = readPayload(new Uint8Array(await request.arrayBuffer()), {
+    maxBytes: deps.maxBodyBytes,
+    validate,
+  });
+  return check.ok ? { payload: check.payload, files: [] } : refusedPayload(check.refusal);
+}
+
+/** A 415 saying what to send instead. */
+export function unsupported(detail: string): Response {
+  return problem({
+    slug: "unsupported-media-type",
+    title: "Unsupported media type",
+    status: 415,
+    detail,
+  });
+}
+
+/**
  * Publishes a new task (into the delay cascade for `delay` seconds) and records it queued;
  * resolves with when it may run, if delayed.
  */
@@ -131,6 +190,7 @@ async function enqueue(
     at: task.createdAt,
     payload: task.payload,
     runAt,
+    ...(task.files ? { files: task.files } : {}),
   }]);
   return runAt;
 }

@@ -18,6 +18,7 @@ import postgres from "postgres";
 import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
 import { followStore } from "./postgres_follow.ts";
+import { postgresFiles } from "./postgres_files.ts";
 import { createPeers } from "./postgres_peers.ts";
 import {
   CHANNEL,
@@ -65,6 +66,15 @@ const MIGRATIONS = [
    CREATE INDEX tasks_state ON tasks (state, seq);`,
   // The event a task was made from (JSON: id and topic).
   `ALTER TABLE tasks ADD COLUMN event text;`,
+  // The files uploaded with a task (JSON), and their bytes, in chunks (see files.ts).
+  `ALTER TABLE tasks ADD COLUMN files text;
+   CREATE TABLE file_chunks (
+     task_id text NOT NULL,
+     field text NOT NULL,
+     seq integer NOT NULL,
+     data bytea NOT NULL,
+     PRIMARY KEY (task_id, field, seq)
+   );`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */
@@ -156,6 +166,17 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
                 WHERE id = ANY(${ids}) AND dead_letter`.catch(away);
       for (const id of ids) recent.forget(id);
     },
+
+    async delete(id) {
+      const deleted = await sql.begin(async (tx) => {
+        await tx`DELETE FROM file_chunks WHERE task_id = ${id}`;
+        return (await tx`DELETE FROM tasks WHERE id = ${id}`).count > 0;
+      }).catch(away);
+      recent.forget(id);
+      return deleted;
+    },
+
+    ...postgresFiles(sql, away),
 
     follow: (listener) => followStore({ local, remote, read }, listener),
 

@@ -67,6 +67,7 @@ const STATE_COLUMNS = {
   version: "int",
   dead_letter: "bool",
   event: "text",
+  files: "text",
 } as const satisfies Record<string, ColumnType>;
 
 /** A new row: its state, and what is written once. */
@@ -187,6 +188,7 @@ function stateValues(task: TaskRecord): Record<keyof typeof STATE_COLUMNS, Value
     version: task.version,
     dead_letter: task.deadLetter,
     event: json(task.event),
+    files: task.files.length ? JSON.stringify(task.files) : null,
   };
 }
 

@@ -28,6 +28,8 @@ export interface TaskRow {
   dead_letter: boolean | number;
   /** The event the task was made from, as JSON; null for none (and in rows older than it). */
   event: string | null;
+  /** The files uploaded with it, as JSON; null for none (and in rows older than it). */
+  files: string | null;
 }
 
 /** The columns a list reads. */
@@ -82,6 +84,7 @@ export function recordOf(row: TaskRow): TaskRecord {
     version: row.version,
     deadLetter: Boolean(row.dead_letter),
     event: (parse(row.event) as TaskRecord["event"]) ?? null,
+    files: (parse(row.files) as TaskRecord["files"]) ?? [],
   };
 }
 

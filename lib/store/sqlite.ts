@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
-import type { TaskChange, TaskFilter, TaskStore } from "./store.ts";
+import type { FileChunks, TaskChange, TaskFilter, TaskStore } from "./store.ts";
 import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskRecord } from "./task.ts";
 
@@ -36,8 +36,16 @@ CREATE TABLE IF NOT EXISTS tasks (
   history TEXT,
   version INTEGER NOT NULL DEFAULT 0,
   dead_letter INTEGER NOT NULL DEFAULT 0,
-  event TEXT
+  event TEXT,
+  files TEXT
 );
+CREATE TABLE IF NOT EXISTS file_chunks (
+  task_id TEXT NOT NULL,
+  field TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (task_id, field, seq)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 `;
@@ -53,6 +61,7 @@ const ADDED_COLUMNS = {
   version: "INTEGER NOT NULL DEFAULT 0",
   dead_letter: "INTEGER NOT NULL DEFAULT 0",
   event: "TEXT",
+  files: "TEXT",
 };
 
 /**
@@ -83,15 +92,16 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
                        created_at, started_at, finished_at, replays, run_at, history, version,
-                       dead_letter, event)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       dead_letter, event, files)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
   const update = db.prepare(`
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
-                     run_at = ?, history = ?, version = ?, dead_letter = ?, event = ?
+                     run_at = ?, history = ?, version = ?, dead_letter = ?, event = ?,
+                     files = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
   const dropLetter = db.prepare("UPDATE tasks SET dead_letter = 0 WHERE id = ?");
@@ -187,6 +197,22 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
       return Promise.resolve();
     },
 
+    delete(id: string) {
+      db.exec("BEGIN");
+      try {
+        db.prepare("DELETE FROM file_chunks WHERE task_id = ?").run(id);
+        const { changes } = db.prepare("DELETE FROM tasks WHERE id = ?").run(id);
+        db.exec("COMMIT");
+        recent.delete(id);
+        return Promise.resolve(changes > 0);
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+
+    ...sqliteFiles(db),
+
     close() {
       if (db.isOpen) db.close();
       owner?.close();
@@ -232,6 +258,7 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     task.version,
     task.deadLetter ? 1 : 0,
     json(task.event),
+    task.files.length ? JSON.stringify(task.files) : null,
   ];
 }
 
@@ -240,3 +267,28 @@ const SUMMARY_COLUMNS = "seq, id, handler, state, attempts, replays, error, crea
   "started_at, finished_at, run_at";
 
 type ListedRow = SummaryRow & { seq: number };
+
+/** Uploaded files in the SQLite file: chunks of bytes in `file_chunks`. */
+function sqliteFiles(db: DatabaseSync): FileChunks {
+  const write = db.prepare(
+    "INSERT OR REPLACE INTO file_chunks (task_id, field, seq, data) VALUES (?, ?, ?, ?)",
+  );
+  const read = db.prepare(
+    "SELECT data FROM file_chunks WHERE task_id = ? AND field = ? AND seq = ?",
+  );
+  const remove = db.prepare("DELETE FROM file_chunks WHERE task_id = ?");
+  return {
+    writeChunk(taskId, field, seq, data) {
+      write.run(taskId, field, seq, data);
+      return Promise.resolve();
+    },
+    readChunk(taskId, field, seq) {
+      const row = read.get(taskId, field, seq) as { data: Uint8Array } | undefined;
+      return Promise.resolve(row && new Uint8Array(row.data));
+    },
+    deleteFiles(taskId) {
+      remove.run(taskId);
+      return Promise.resolve();
+    },
+  };
+}

@@ -50,8 +50,18 @@ export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }
 
-/** Where task state is kept. */
-export interface TaskStore {
+/** The bytes of tasks' uploaded files, in chunks (see `files.ts`). */
+export interface FileChunks {
+  /** Stores one chunk of a task's file. */
+  writeChunk(taskId: string, field: string, seq: number, data: Uint8Array): Promise<void>;
+  /** One chunk of a task's file, or undefined when there is none. */
+  readChunk(taskId: string, field: string, seq: number): Promise<Uint8Array | undefined>;
+  /** Deletes every file of a task (an upload refused, a task deleted). */
+  deleteFiles(taskId: string): Promise<void>;
+}
+
+/** Where task state is kept, with the files uploaded with tasks. */
+export interface TaskStore extends FileChunks {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
   /** One task, or undefined. */
@@ -60,6 +70,8 @@ export interface TaskStore {
   list(filter: TaskFilter): Promise<TaskPage>;
   /** Notes that these tasks' dead letters are gone (purged, or not in the queue after all). */
   dropDeadLetters(ids: string[]): Promise<void>;
+  /** Deletes a task and its files at once; resolves false when there was no such task. */
+  delete(id: string): Promise<boolean>;
   /**
    * Hears every change any writer commits, this process's and other api nodes' (a store shared
    * by several nodes has it; a store with one writer does not need it). Returns the function

@@ -13,6 +13,7 @@ import {
   type TaskEvent,
   type TaskState,
 } from "../events.ts";
+import type { FileInfo } from "../files.ts";
 import { bound } from "../task_error.ts";
 
 /**
@@ -59,6 +60,8 @@ export interface TaskRecord {
   deadLetter: boolean;
   /** The event the task was made from (see `POST /events/{topic}`); null for a task enqueued. */
   event: EventOrigin | null;
+  /** The files uploaded with it; empty for none. */
+  files: FileInfo[];
 }
 
 /** What a list shows of a task: no payload, result, progress or history; the error cut short. */
@@ -156,6 +159,7 @@ function blank(event: TaskEvent): TaskRecord {
     version: 0,
     deadLetter: false,
     event: null,
+    files: [],
   };
 }
 
@@ -186,6 +190,10 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
 
   if (event.payload !== undefined && (record.payload === null || record.payload === undefined)) {
     record.payload = event.payload;
+    changed = true;
+  }
+  if (event.files?.length && record.files.length === 0) {
+    record.files = event.files;
     changed = true;
   }
   if (event.event !== undefined && record.event === null) {

@@ -40,7 +40,7 @@ interface Waiting {
  * ```
  */
 export function createWriter(
-  store: TaskStore,
+  store: Pick<TaskStore, "apply">,
   onChanges: (changes: TaskChange[]) => void,
 ): StoreWriter {
   let waiting: Waiting[] = [];

@@ -18,6 +18,7 @@ import { type Acks, createAcks } from "./acks.ts";
 
 /** One connection's channels. */
 interface Session {
+  model: ChannelModel;
   pub: ConfirmChannel;
   sub: Channel;
   /** Acks of the deliveries of `sub`. */
@@ -51,6 +52,8 @@ export interface ConsumerOptions {
 export interface Consumer {
   /** The live publishing channel, or undefined while disconnected. */
   channel(): ConfirmChannel | undefined;
+  /** Opens a channel of its own on the live connection (reading a file); throws while down. */
+  openChannel(): Promise<Channel>;
   /** Whether {@linkcode Consumer.stop} has finished with the deliveries in hand. */
   stopped(): boolean;
   /** Stops consuming, finishes what it holds, flushes the acks, closes the connection. */
@@ -121,7 +124,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       const sub = bindChannel(model, await model.createChannel(), log);
       await declareAll(sub, names, [{ name: options.handler, subscribe: options.subscribe }]);
       await sub.prefetch(options.prefetch);
-      const session: Session = { pub, sub, acks: createAcks(sub) };
+      const session: Session = { model, pub, sub, acks: createAcks(sub) };
       if (!stopping) await consume(session);
       return session;
     },
@@ -144,6 +147,11 @@ export function startConsumer(options: ConsumerOptions): Consumer {
 
   return {
     channel: () => link.session()?.pub,
+    openChannel() {
+      const model = link.session()?.model;
+      if (!model) throw new Error("not connected to the broker; try again");
+      return model.createChannel();
+    },
     stopped: () => stopped,
     async stop() {
       stopping = true;

@@ -150,6 +150,8 @@ export function createContext(
     report(event: TaskEvent): void;
     enqueue: Context["enqueue"];
     publish: Context["publish"];
+    /** The task's files; none when absent. */
+    files?: Context["files"];
   },
 ): Context {
   return {
@@ -162,5 +164,6 @@ export function createContext(
     enqueue: deps.enqueue,
     publish: deps.publish,
     event: task.event,
+    files: deps.files ?? {},
   };
 }

@@ -14,6 +14,7 @@ import { errorMessage, logger, setupLogging } from "../log.ts";
 import { cleanStack } from "../task_error.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
 import { createContext, createEnqueue, createPublish, schemasOf } from "./context.ts";
+import { taskFiles } from "./files.ts";
 import { guardExit } from "./exit_guard.ts";
 import { createExecutor } from "./executor.ts";
 import { createLedgerClient } from "./ledger_client.ts";
@@ -97,6 +98,13 @@ async function start(message: StartMessage): Promise<void> {
       return publishEvent(pub, names, event, CONFIRM_MS);
     },
   });
+  const fileDeps = {
+    names,
+    open: () => {
+      if (!consumer) throw new Error("not connected to the broker; try again");
+      return consumer.openChannel();
+    },
+  };
   const route = { handler: name, topicsExchange: names.topicsExchange, callback: config.callback };
   const execute = createExecutor({
     handler,
@@ -106,7 +114,13 @@ async function start(message: StartMessage): Promise<void> {
     ledger,
     outcomes: createOutcomes(brokerPort(publisher, names, ledger, stackCleaner(moduleUrl)), config),
     announce: publisher.announce,
-    context: (task, signal) => createContext(task, signal, { report, enqueue, publish }),
+    context: (task, signal) =>
+      createContext(task, signal, {
+        report,
+        enqueue,
+        publish,
+        files: task.files && taskFiles(task.id, task.files, fileDeps),
+      }),
   });
   consumer = startConsumer({
     urls: message.amqpUrls,

@@ -122,5 +122,6 @@ export function messageOf(task: Task): TaskMessage {
   };
   if (task.event) message.event = task.event;
   if (task.callback) message.callback = task.callback;
+  if (task.files) message.files = task.files;
   return message;
 }

@@ -134,8 +134,10 @@ function checker(document: Json) {
     if (!response) return `status ${status} is not documented`;
     const media = response.content;
     if (!media) return body && body.byteLength > 0 ? "a body where none is documented" : undefined;
-    if (!media[type]) return `content type "${type}" is not documented (${Object.keys(media)})`;
-    const schema = media[type].schema;
+    // The most specific documented media range wins, as OpenAPI says: image/png, image/*, */*.
+    const documented = [type, `${type.split("/")[0]}/*`, "*/*"].find((range) => media[range]);
+    if (!documented) return `content type "${type}" is not documented (${Object.keys(media)})`;
+    const schema = media[documented].schema;
     if (!schema || body === undefined || !type.endsWith("json")) return undefined;
     let value: unknown;
     try {
