@@ -56,6 +56,22 @@ Deno.test("startup: the shipped handlers, one line each, then the address", asyn
       reserved: ["book"],
       order_id: 42,
     });
+
+    // The image upload, as the README shows it: a PNG's header says 640×480.
+    const png = new Uint8Array(64);
+    png.set([137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82]);
+    new DataView(png.buffer).setUint32(16, 640);
+    new DataView(png.buffer).setUint32(20, 480);
+    const form = new FormData();
+    form.append("label", "cat");
+    form.append("image", new File([png], "cat.png", { type: "image/png" }));
+    const upload = await fetch(`${warren.url}/tasks/thumbnail`, { method: "POST", body: form });
+    assert.equal(upload.status, 202);
+    const thumbnail = await waitForState(warren.url, (await upload.json()).id, "succeeded");
+    assert.deepEqual(
+      [thumbnail.result.label, thumbnail.result.width, thumbnail.result.height],
+      ["cat", 640, 480],
+    );
   } finally {
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix, SHIPPED);

@@ -63,6 +63,7 @@ Deno.test("merge: events in order build the record", () => {
     version: 4,
     deadLetter: false,
     event: null,
+    files: [],
   });
 });
 
@@ -243,6 +244,37 @@ for (const [kind, withStore] of Object.entries(STORES)) {
         assert.equal((await store.get("t-plain"))?.event, null);
         await store.apply([{ ...succeeded, id: "t-e" }]);
         assert.deepEqual((await store.get("t-e"))?.event, event, "later events keep it");
+      } finally {
+        await store.close();
+      }
+    }));
+
+  Deno.test(`${kind} store: file chunks are kept, read back, and deleted with their task`, () =>
+    withStore(async (open) => {
+      const store = await open();
+      try {
+        const files = [{
+          field: "image",
+          filename: "a.png",
+          type: "image/png",
+          size: 5,
+          sha256: "x",
+          chunks: 2,
+        }];
+        await store.apply([{ ...queued, files }, running, succeeded]);
+        await store.writeChunk(id, "image", 0, new Uint8Array([1, 2, 3]));
+        await store.writeChunk(id, "image", 1, new Uint8Array([4, 5]));
+        await store.writeChunk("t-other", "image", 0, new Uint8Array([9]));
+        assert.deepEqual(await store.readChunk(id, "image", 1), new Uint8Array([4, 5]));
+        assert.equal(await store.readChunk(id, "image", 2), undefined);
+        assert.deepEqual((await store.get(id))?.files, files, "the task lists its files");
+        assert.equal(await store.delete(id), true);
+        assert.equal(await store.get(id), undefined);
+        assert.equal(await store.readChunk(id, "image", 0), undefined, "its files went with it");
+        assert.deepEqual(await store.readChunk("t-other", "image", 0), new Uint8Array([9]));
+        assert.equal(await store.delete(id), false, "a task deleted is no more");
+        await store.deleteFiles("t-other");
+        assert.equal(await store.readChunk("t-other", "image", 0), undefined);
       } finally {
         await store.close();
       }

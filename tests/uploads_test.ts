@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { launchBrowser } from "./helpers/browser.ts";
 import { createDatabase } from "./helpers/postgres.ts";
 import {
   deleteTopology,
@@ -168,6 +169,41 @@ Deno.test("uploads: files stream in, the handler reads them, refusals keep nothi
       assert.match((await refused.json()).detail, /once it has ended/);
     });
   } finally {
+    assert.equal(await warren.stop(), 0, warren.output());
+    await deleteTopology(warren.prefix, ["image"]);
+  }
+});
+
+Deno.test("uploads: Swagger UI uploads a file with 'try it out'", {
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const warren = await startWarren({ handlersDir: HANDLERS });
+  let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+  try {
+    browser = await launchBrowser();
+    const docs = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await docs.goto(`${warren.url}/docs`);
+    const operation = "#operations-tasks-enqueue_image";
+    await docs.click(`${operation} .opblock-summary`);
+    await docs.fill(`${operation} tr[data-property-name="title"] input`, "from the docs");
+    const file = await Deno.makeTempFile({ suffix: ".png" });
+    await Deno.writeFile(file, randomBytes(2048));
+    await docs.setInputFiles(`${operation} tr[data-property-name="image"] input[type=file]`, file);
+    await docs.click(`${operation} button.execute`);
+    const status = docs.locator(`${operation} .live-responses-table tbody .response-col_status`);
+    await status.first().waitFor();
+    assert.equal((await status.first().textContent())?.trim(), "202");
+    const body = JSON.parse(
+      await docs.locator(`${operation} .live-responses-table .response-col_description pre`)
+        .first().textContent() ?? "{}",
+    );
+    const task = await waitForState(warren.url, body.id, "succeeded");
+    assert.equal(task.payload.title, "from the docs");
+    assert.equal(task.result.size, 2048);
+    assert.equal(task.result.sha256, sha256(await Deno.readFile(file)));
+  } finally {
+    await browser?.close();
     assert.equal(await warren.stop(), 0, warren.output());
     await deleteTopology(warren.prefix, ["image"]);
   }

@@ -200,6 +200,9 @@ async function openDetail(id) {
     finished: task.finished_at,
     "runs at": task.run_at,
     event: task.event ? `${task.event.topic} (${task.event.id})` : null,
+    files:
+      task.files.map((f) => `${f.field}: ${f.filename} (${f.type}, ${f.size} bytes)`).join(", ") ||
+      null,
     duration: duration(task),
   };
   $("#detail-facts").replaceChildren(
