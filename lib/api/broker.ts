@@ -96,35 +96,7 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
       await declareAll(declarations, names, options.handlers);
       await declareCallbacksQueue(declarations, names);
       await moveLegacyEvents(model, pub, names, config.publishTimeoutMs);
-      const events = bindChannel(model, await model.createChannel(), log);
-      await recordEvents(events, {
-        writer,
-        names,
-        log: logger("recorder"),
-        afterCommit: (recorded) =>
-          scheduleCallbacks(pub, recorded, {
-            names,
-            store,
-            signing: key !== undefined,
-            timeoutMs: config.publishTimeoutMs,
-          }),
-      });
-      await serveFiles(bindChannel(model, await model.createChannel(), log), {
-        names,
-        store,
-        log: logger("files"),
-      });
-      if (key) {
-        await deliverCallbacks(bindChannel(model, await model.createChannel(), log), {
-          names,
-          key,
-          settings: config.callbacks,
-          pub,
-          resolve: resolveDns,
-          timeoutMs: config.publishTimeoutMs,
-          log: logger("callbacks"),
-        });
-      }
+      await startConsumers(model, pub, { ...options, key });
       return { pub, dead, probe: prober(model) };
     },
   });
@@ -204,6 +176,39 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     },
     close: () => link.close(),
   };
+}
+
+/**
+ * Starts the api's consumers on a new connection, each on a channel of its own: the recorder of
+ * lifecycle events (which schedules callbacks once a task's end is committed), the server of file
+ * chunks, and, with a key to sign them, the deliverer of callbacks.
+ */
+async function startConsumers(
+  model: ChannelModel,
+  pub: ConfirmChannel,
+  options: ApiBrokerOptions & { key: Uint8Array | undefined },
+): Promise<void> {
+  const { config, names, store, writer, key } = options;
+  const channel = async () => bindChannel(model, await model.createChannel(), logger("amqp"));
+  const timeoutMs = config.publishTimeoutMs;
+  await recordEvents(await channel(), {
+    writer,
+    names,
+    log: logger("recorder"),
+    afterCommit: (recorded) =>
+      scheduleCallbacks(pub, recorded, { names, store, signing: key !== undefined, timeoutMs }),
+  });
+  await serveFiles(await channel(), { names, store, log: logger("files") });
+  if (!key) return;
+  await deliverCallbacks(await channel(), {
+    names,
+    key,
+    settings: config.callbacks,
+    pub,
+    resolve: resolveDns,
+    timeoutMs,
+    log: logger("callbacks"),
+  });
 }
 
 /** Moves the events of an older Warren's classic events queue, if one is there (once). */

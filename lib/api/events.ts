@@ -11,7 +11,7 @@ import type { Hono } from "hono";
 import type { TaskEvent } from "../events.ts";
 import { eventTaskId, newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
-import { compileSchema } from "../schema.ts";
+import { compileSchema, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
@@ -19,6 +19,25 @@ import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
 import { unsupported } from "./tasks.ts";
 import { isMultipart } from "./uploads.ts";
+
+/** The 422 for a payload that breaks a subscriber's schema, naming it; undefined when none does. */
+function refusedBySubscriber(
+  handlers: { name: string; validate?: Validator }[],
+  subscribers: string[],
+  payload: unknown,
+): Response | undefined {
+  for (const name of subscribers) {
+    const violations = handlers.find((h) => h.name === name)!.validate?.(payload) ?? [];
+    if (violations.length === 0) continue;
+    return refusedPayload({
+      kind: "schema",
+      detail: `the payload does not match the schema of subscriber "${name}": ` +
+        violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+      violations,
+    });
+  }
+  return undefined;
+}
 
 /**
  * Registers `POST /events/{topic}`.
@@ -55,17 +74,8 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     if (!check.ok) return refusedPayload(check.refusal);
     const payload = check.payload;
     const subscribers = subscribersOf(handlers, topic);
-    for (const name of subscribers) {
-      const violations = handlers.find((h) => h.name === name)!.validate?.(payload) ?? [];
-      if (violations.length > 0) {
-        return refusedPayload({
-          kind: "schema",
-          detail: `the payload does not match the schema of subscriber "${name}": ` +
-            violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
-          violations,
-        });
-      }
-    }
+    const refused = refusedBySubscriber(handlers, subscribers, payload);
+    if (refused) return refused;
 
     const event = {
       id: newTaskId(),

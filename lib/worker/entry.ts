@@ -81,22 +81,20 @@ async function start(message: StartMessage): Promise<void> {
   });
   const schemas = schemasOf(message.handlers);
   const report = (event: Parameters<typeof publisher.report>[0]) => publisher.report(event, log);
+  /** The live publishing channel, for a call of the handler's that must publish now. */
+  const live = (call: string) => {
+    const pub = consumer?.channel();
+    if (!pub) throw new Error(`${call}: not connected to the broker; try again`);
+    return pub;
+  };
   const enqueue = createEnqueue({
     schemas,
-    publish: (task) => {
-      const pub = consumer?.channel();
-      if (!pub) throw new Error("ctx.enqueue: not connected to the broker; try again");
-      return publishTask(pub, names, task, CONFIRM_MS);
-    },
+    publish: (task) => publishTask(live("ctx.enqueue"), names, task, CONFIRM_MS),
     report,
   });
   const publish = createPublish({
     schemas,
-    publish: (event) => {
-      const pub = consumer?.channel();
-      if (!pub) throw new Error("ctx.publish: not connected to the broker; try again");
-      return publishEvent(pub, names, event, CONFIRM_MS);
-    },
+    publish: (event) => publishEvent(live("ctx.publish"), names, event, CONFIRM_MS),
   });
   const fileDeps = {
     names,
