@@ -118,6 +118,20 @@ Deno.test("api nodes: two api nodes on PostgreSQL answer every task alike", asyn
       }
     });
 
+    await t.step("an event published on A makes tasks B shows with their event", async () => {
+      const response = await fetch(`${a.url}/events/fixture.echo.nodes`, {
+        method: "POST",
+        body: JSON.stringify({ from: "A" }),
+      });
+      const event = await response.json();
+      assert.equal(response.status, 202);
+      const [task] = event.tasks;
+      const [status, onB] = await getJson(`${b.url}/tasks/${task.id}?wait=10s`);
+      assert.equal(status, 200);
+      assert.equal(onB.state, "succeeded");
+      assert.deepEqual(onB.event, { id: event.id, topic: "fixture.echo.nodes" });
+    });
+
     await t.step("a WebSocket on B hears a task POSTed to A", async () => {
       const ws = await connectWs(`${b.directUrl}/ws`, ["warren"]);
       await ws.next((m) => m.type === "ready");
