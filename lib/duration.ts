@@ -38,3 +38,17 @@ export function parseDuration(value: Duration): number | undefined {
   }
   return Math.round(total);
 }
+
+/**
+ * A query parameter's time span in milliseconds: bare seconds (`90`, `1.5`) or a duration
+ * (`90s`, `2h`); undefined for anything else.
+ *
+ * @example
+ * ```ts
+ * parseSecondsOrDuration("90"); // 90000
+ * parseSecondsOrDuration("2m"); // 120000
+ * ```
+ */
+export function parseSecondsOrDuration(text: string): number | undefined {
+  return /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+}

@@ -74,13 +74,20 @@ Deno.test("events: one publish, a task per subscribed handler", async (t) => {
       assert.deepEqual(deep.tasks.map((t: Json) => t.handler), ["analytics"], "only order.#");
     });
 
-    await t.step("a bad topic is 400, a payload a subscriber refuses is 422", async () => {
+    await t.step("a bad topic is 400, a payload a subscriber refuses 422, a form 415", async () => {
       const [bad, problem] = await publish(warren.url, "order.*", {});
       assert.equal(bad, 400);
       assert.equal(problem.title, "Bad topic");
       const [refused, why] = await publish(warren.url, "order.paid", { no: "order" });
       assert.equal(refused, 422);
       assert.match(why.detail, /subscriber "stock"/);
+      const form = new FormData();
+      form.append("order", "1");
+      for (const path of ["/events/order.paid", "/tasks/email"]) {
+        const response = await fetch(`${warren.url}${path}`, { method: "POST", body: form });
+        assert.equal(response.status, 415, path);
+        assert.match((await response.json()).detail, /send (its|the) payload as JSON/);
+      }
     });
 
     await t.step("an event from another AMQP client fans out the same way", async () => {

@@ -14,10 +14,9 @@ import { readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
-import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
+import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
 import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
-import { unsupported } from "./tasks.ts";
 import { isMultipart } from "./uploads.ts";
 
 /** The 422 for a payload that breaks a subscriber's schema, naming it; undefined when none does. */

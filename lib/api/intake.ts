@@ -133,3 +133,13 @@ export function refusedPayload(refusal: PayloadRefusal): Response {
       });
   }
 }
+
+/** A 415 saying what to send instead. */
+export function unsupported(detail: string): Response {
+  return problem({
+    slug: "unsupported-media-type",
+    title: "Unsupported media type",
+    status: 415,
+    detail,
+  });
+}

@@ -236,6 +236,7 @@ function publishOperation(handlers: HandlerInfo[]): Json {
         "A bad topic or `Callback-Url`, or the body is not JSON or nests too deeply.",
       ),
       413: problem("The body is over `WARREN_MAX_BODY`."),
+      415: problem("A multipart body: an event carries no files."),
       422: problem("The payload does not match a subscriber's schema; `errors` lists why."),
       429: problem("Too many messages await the broker's confirm; nothing was published."),
       503: problem(

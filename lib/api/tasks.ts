@@ -7,7 +7,7 @@
  */
 
 import type { Hono } from "hono";
-import { parseDuration } from "../duration.ts";
+import { parseSecondsOrDuration } from "../duration.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
 import { newTaskId } from "../id.ts";
@@ -18,7 +18,7 @@ import type { HandlerInfo } from "../handler.ts";
 import type { ApiDeps } from "./deps.ts";
 import { UnavailableError } from "./errors.ts";
 import { isMultipart, readUpload } from "./uploads.ts";
-import { payloadLimit, readCallback, recordQueued, refusedPayload } from "./intake.ts";
+import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
@@ -161,16 +161,6 @@ async function readBody(
   return check.ok ? { payload: check.payload, files: [] } : refusedPayload(check.refusal);
 }
 
-/** A 415 saying what to send instead. */
-export function unsupported(detail: string): Response {
-  return problem({
-    slug: "unsupported-media-type",
-    title: "Unsupported media type",
-    status: 415,
-    detail,
-  });
-}
-
 /**
  * Publishes a new task (into the delay cascade for `delay` seconds) and records it queued;
  * resolves with when it may run, if delayed.
@@ -220,7 +210,7 @@ function unknownTask(id: string): Response {
  */
 function parseDelay(text: string | undefined): number | string {
   if (text === undefined || text === "") return 0;
-  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+  const ms = parseSecondsOrDuration(text);
   if (ms === undefined || ms > MAX_POST_DELAY_SECONDS * 1000) {
     return `delay must be seconds (90) or a duration (90s, 2h, 7d) of at most 30 days ` +
       `(got "${text}")`;

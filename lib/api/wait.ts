@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseDuration } from "../duration.ts";
+import { parseSecondsOrDuration } from "../duration.ts";
 import { isTerminal } from "../events.ts";
 import type { TaskRecord } from "../store/store.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -25,7 +25,7 @@ import type { ApiDeps } from "./deps.ts";
  */
 export function parseWait(text: string | undefined, maxMs: number): number | string {
   if (text === undefined || text === "") return 0;
-  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+  const ms = parseSecondsOrDuration(text);
   if (ms === undefined || !Number.isFinite(ms)) {
     return `wait must be seconds (30) or a duration (30s, 1m); the longest wait is ` +
       `${maxMs / 1000}s (WARREN_MAX_WAIT) (got "${text}")`;
