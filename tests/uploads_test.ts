@@ -242,8 +242,9 @@ Deno.test("uploads: on PostgreSQL a worker process reads a file any api node sto
       "B serves it",
     );
   } finally {
-    await Promise.all(started.map((process) => process.stop()));
-    await deleteTopology(prefix, ["image"]);
-    await db.drop();
+    await Promise.all(started.map((process) => process.stop())).finally(async () => {
+      await deleteTopology(prefix, ["image"]);
+      await db.drop();
+    });
   }
 });
