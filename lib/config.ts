@@ -53,6 +53,8 @@ export interface Config {
   maxWaitMs: number;
   /** How callbacks are signed, where they may go, and how they are retried. */
   callbacks: CallbackSettings;
+  /** How long an `Idempotency-Key` lives (`WARREN_IDEMPOTENCY_TTL`). */
+  idempotencyTtlMs: number;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
@@ -172,6 +174,7 @@ export function loadConfig(
       maxPending: parseInteger(env.WARREN_MAX_PENDING ?? "10000", "WARREN_MAX_PENDING", 1, 1e6),
       maxWaitMs: parseMaxWait(env.WARREN_MAX_WAIT ?? "60s"),
       callbacks: parseCallbacks(env),
+      idempotencyTtlMs: parseMs(env.WARREN_IDEMPOTENCY_TTL ?? "24h", "WARREN_IDEMPOTENCY_TTL"),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,

@@ -54,6 +54,12 @@ export interface HandlerConfig {
    */
   callback?: string;
   /**
+   * Where in the payload its idempotency key is, for requests that send no `Idempotency-Key`:
+   * a JSON Pointer such as `"/order_id"`, or several. Two POSTs whose payloads hold the same
+   * values there make one task.
+   */
+  idempotencyKey?: string | string[];
+  /**
    * Files a POST uploads with the task (`multipart/form-data`), by form field name; the handler
    * reads them as `ctx.files[name]`.
    */
@@ -89,6 +95,8 @@ export interface ResolvedHandlerConfig {
   callback: string | undefined;
   /** By form field name; empty when the handler takes no files. */
   files: Record<string, ResolvedFileSpec>;
+  /** JSON Pointers into the payload its idempotency key is made of; empty for none. */
+  idempotencyKey: string[];
 }
 
 /** What a handler gets besides its payload. */
@@ -210,6 +218,7 @@ const CONFIG_FIELDS = [
   "subscribe",
   "callback",
   "files",
+  "idempotencyKey",
 ];
 
 /**
@@ -246,6 +255,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     subscribe: subscriptions(fields.subscribe, `${where}: config.subscribe`),
     callback: callbackUrl(fields.callback, `${where}: config.callback`),
     files: fileSpecs(fields.files, `${where}: config.files`),
+    idempotencyKey: pointers(fields.idempotencyKey, `${where}: config.idempotencyKey`),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -261,6 +271,15 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schema = fields.schema as JsonSchema;
   }
   return resolved;
+}
+
+function pointers(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || !list.every((p) => typeof p === "string" && p.startsWith("/"))) {
+    throw new HandlerError(`${name} must be a JSON Pointer such as "/order_id", or a list of them`);
+  }
+  return list;
 }
 
 /** The default of {@linkcode FileSpec.maxSize}. */

@@ -44,6 +44,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     subscribe: [],
     callback: undefined,
     files: {},
+    idempotencyKey: [],
   });
 });
 

@@ -27,6 +27,11 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** The longest `?wait=` (`WARREN_MAX_WAIT`), in ms. */
   maxWaitMs: number;
+  /**
+   * How long an idempotency key lives, and how long a claim on one holds it while its task is
+   * being published.
+   */
+  idempotency: { ttlMs: number; leaseMs: number };
   /** Whether callbacks can be asked for (a secret signs them), and where they may go. */
   callbacks: Pick<CallbackSettings, "secret" | "allow">;
   /** Bearer token every route needs but the public ones (see `app.ts`); undefined for none. */

@@ -15,6 +15,7 @@ import { compileSchema, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
+import { fingerprint, readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
 import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
 import { isMultipart } from "./uploads.ts";
@@ -63,47 +64,68 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     }
     const callback = readCallback(c.req.header("callback-url"), deps);
     if (callback instanceof Response) return callback;
+    const key = readKey(c.req.header("idempotency-key"));
+    if (key instanceof Response) return key;
     if (isMultipart(c.req.header("content-type"))) {
       return unsupported("an event carries no files: send its payload as JSON");
     }
     deps.admit(); // before reading the body: a refusal costs nothing
-    const check = readPayload(new Uint8Array(await c.req.arrayBuffer()), {
-      maxBytes: deps.maxBodyBytes,
-    });
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const check = readPayload(bytes, { maxBytes: deps.maxBodyBytes });
     if (!check.ok) return refusedPayload(check.refusal);
-    const payload = check.payload;
     const subscribers = subscribersOf(handlers, topic);
-    const refused = refusedBySubscriber(handlers, subscribers, payload);
+    const refused = refusedBySubscriber(handlers, subscribers, check.payload);
     if (refused) return refused;
 
-    const event = {
-      id: newTaskId(),
-      topic,
+    const outcome = await underKey(deps, {
+      scope: `event:${topic}`,
+      key,
+      fingerprint: fingerprint([topic, callback ?? null], bytes),
+      taskId: newTaskId(),
+    }, (id) => publish(deps, { id, topic, payload: check.payload, callback }, subscribers));
+    if (outcome instanceof Response) return outcome;
+    if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
+    return c.body(outcome.answer, 202, { "content-type": "application/json" });
+  });
+}
+
+/**
+ * Publishes an event and records the task of each subscriber as queued; resolves with the 202's
+ * body.
+ */
+async function publish(
+  deps: ApiDeps,
+  request: { id: string; topic: string; payload: unknown; callback: string | undefined },
+  subscribers: string[],
+): Promise<string> {
+  const { id, topic, payload, callback } = request;
+  const event = {
+    id,
+    topic,
+    payload,
+    createdAt: Date.now(),
+    recorded: true,
+    ...(callback ? { callback } : {}),
+  };
+  await deps.publish(event);
+  deps.metrics.published(topic);
+  const tasks = subscribers.map((handler) => ({ handler, id: eventTaskId(id, handler) }));
+  await recordQueued(
+    deps,
+    tasks.map(({ handler, id: taskId }): TaskEvent => ({
+      type: "queued",
+      id: taskId,
+      handler,
+      attempt: 0,
+      at: event.createdAt,
       payload,
-      createdAt: Date.now(),
-      recorded: true,
-      ...(callback ? { callback } : {}),
-    };
-    await deps.publish(event);
-    deps.metrics.published(topic);
-    const tasks = subscribers.map((handler) => ({ handler, id: eventTaskId(event.id, handler) }));
-    await recordQueued(
-      deps,
-      tasks.map(({ handler, id }): TaskEvent => ({
-        type: "queued",
-        id,
-        handler,
-        attempt: 0,
-        at: event.createdAt,
-        payload,
-        event: { id: event.id, topic },
-      })),
-    );
-    return c.json({
-      id: event.id,
-      topic,
-      created_at: new Date(event.createdAt).toISOString(),
-      tasks: tasks.map((task) => ({ ...task, links: taskLinks(task.id) })),
-    }, 202);
+      event: { id, topic },
+    })),
+  );
+  return JSON.stringify({
+    id,
+    topic,
+    created_at: new Date(event.createdAt).toISOString(),
+    tasks: tasks.map((task) => ({ ...task, links: taskLinks(task.id) })),
   });
 }

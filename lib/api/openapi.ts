@@ -59,6 +59,18 @@ const callbackParam = {
     "`WARREN_WEBHOOK_SECRET`; private addresses need `WARREN_CALLBACK_ALLOW`.",
   schema: { type: "string", format: "uri" },
 };
+const keyParam = {
+  name: "Idempotency-Key",
+  in: "header",
+  description: "Makes a retry safe: a repeat with the same key and request within " +
+    "`WARREN_IDEMPOTENCY_TTL` (24 h) is answered as the first was (with " +
+    "`Idempotent-Replayed: true`) and enqueues nothing; the same key with another request is " +
+    "422; a repeat while the first is still being enqueued is 409.",
+  schema: { type: "string", maxLength: 255 },
+};
+const keyAnswers = {
+  409: problem("A request with this `Idempotency-Key` is being enqueued now; see `Retry-After`."),
+};
 const waitParam = {
   name: "wait",
   in: "query",
@@ -177,6 +189,7 @@ function enqueueOperation(h: HandlerInfo): Json {
       },
       waitParam,
       callbackParam,
+      keyParam,
     ],
     requestBody: { required: takesFiles, content },
     responses: {
@@ -194,9 +207,13 @@ function enqueueOperation(h: HandlerInfo): Json {
         "The body is not JSON or nests too deeply, a query parameter is bad, or the " +
           "`Callback-Url` cannot be used.",
       ),
+      ...keyAnswers,
       413: problem("The body is over `WARREN_MAX_BODY`, or a file over its `maxSize`."),
       415: problem("A file of a type the handler does not accept, or the wrong kind of body."),
-      422: problem("The payload does not match the handler's schema; `errors` lists why."),
+      422: problem(
+        "The payload does not match the handler's schema (`errors` lists why), or the " +
+          "`Idempotency-Key` was used for a different request.",
+      ),
       429: problem("Too many tasks await the broker's confirm; nothing was enqueued."),
       503: problem(
         "Shutting down, or the broker is unavailable or did not confirm in time; the detail " +
@@ -219,13 +236,17 @@ function publishOperation(handlers: HandlerInfo[]): Json {
       "retries, dead letters and history). No subscriber is not an error: `tasks` is empty. " +
       "The body is the payload, read as for a task, and checked against every subscriber's " +
       "schema. Subscriptions: " + (subscriptions.join("; ") || "none") + ".",
-    parameters: [{
-      name: "topic",
-      in: "path",
-      required: true,
-      description: "Words joined by dots (letters, digits, `_`, `-`), e.g. `order.created`.",
-      schema: { type: "string", maxLength: 255 },
-    }, callbackParam],
+    parameters: [
+      {
+        name: "topic",
+        in: "path",
+        required: true,
+        description: "Words joined by dots (letters, digits, `_`, `-`), e.g. `order.created`.",
+        schema: { type: "string", maxLength: 255 },
+      },
+      callbackParam,
+      keyParam,
+    ],
     requestBody: {
       required: false,
       content: { "application/json": { schema: {}, example: {} }, "*/*": { schema: {} } },
@@ -235,6 +256,7 @@ function publishOperation(handlers: HandlerInfo[]): Json {
       400: problem(
         "A bad topic or `Callback-Url`, or the body is not JSON or nests too deeply.",
       ),
+      ...keyAnswers,
       413: problem("The body is over `WARREN_MAX_BODY`."),
       415: problem("A multipart body: an event carries no files."),
       422: problem("The payload does not match a subscriber's schema; `errors` lists why."),

@@ -117,6 +117,8 @@ export function apiDeps(
     maxBodyBytes: config.maxBodyBytes,
     maxWaitMs: config.maxWaitMs,
     callbacks: config.callbacks,
+    // A claim outlives the publish it covers (its confirm's deadline), with room to spare.
+    idempotency: { ttlMs: config.idempotencyTtlMs, leaseMs: 2 * config.publishTimeoutMs + 5_000 },
     apiToken: config.apiToken,
     admit: broker.admit,
     enqueue: broker.enqueue,

@@ -22,6 +22,7 @@ import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported }
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
+import { derivedKey, fingerprint, readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
 import { awaitEnd, parseWait } from "./wait.ts";
 import { watchTask } from "./watch.ts";
 
@@ -49,39 +50,32 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       if (typeof wait === "string") return badQuery(wait);
       const callback = readCallback(c.req.header("callback-url"), deps);
       if (callback instanceof Response) return callback;
+      const key = readKey(c.req.header("idempotency-key"));
+      if (key instanceof Response) return key;
       deps.admit(); // before reading the body: a refusal costs nothing
 
       const id = newTaskId();
       const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
       if (body instanceof Response) return body;
-      const task: NewTask = {
-        id,
-        handler: name,
-        payload: body.payload,
-        createdAt: Date.now(),
-        ...(callback ? { callback } : {}),
-        ...(body.files.length ? { files: body.files } : {}),
-      };
-      // Listening starts before the publish: a task can end before its 202 is written.
-      const watch = wait > 0 ? awaitEnd(deps, task.id) : undefined;
-      const runAt = await enqueue(deps, task, delay).catch(async (error) => {
-        watch?.stop();
-        // Files go with a task that was not sent; one that may still run keeps them.
-        const mayRun = error instanceof UnavailableError && error.mayRunAs !== undefined;
-        if (task.files && !mayRun) await deps.store.deleteFiles(id);
-        throw error;
-      });
-      c.header("location", taskLinks(task.id).self);
-      const ended = await watch?.until(wait, c.req.raw.signal);
+      const outcome = await underKey(deps, {
+        scope: `task:${name}`,
+        key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
+        fingerprint: body.fingerprint([name, delay, callback ?? null]),
+        taskId: id,
+      }, (taskId) => enqueue(deps, { ...body, id: taskId, handler: name, callback }, delay));
+      // The upload went to waste: the request was refused, or a repeat, or published as an
+      // earlier one's task.
+      if (body.files.length && (outcome instanceof Response || outcome.taskId !== id)) {
+        await deps.store.deleteFiles(id);
+      }
+      if (outcome instanceof Response) return outcome;
+      c.header("location", taskLinks(outcome.taskId).self);
+      if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
+      const ended = wait > 0
+        ? await awaitEnd(deps, outcome.taskId).until(wait, c.req.raw.signal)
+        : undefined;
       if (ended && isTerminal(ended.state)) return c.json(taskJson(ended), 200);
-      return c.json({
-        id: task.id,
-        handler: name,
-        state: "queued",
-        created_at: new Date(task.createdAt).toISOString(),
-        run_at: runAt === undefined ? null : new Date(runAt).toISOString(),
-        links: taskLinks(task.id),
-      }, 202);
+      return c.body(outcome.answer, 202, { "content-type": "application/json" });
     },
   );
 
@@ -117,6 +111,14 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
   });
 }
 
+/** A POST's body as read: its payload, its files (stored already), and its fingerprint. */
+interface Body {
+  payload: unknown;
+  files: FileInfo[];
+  /** The request's fingerprint, with what else it asks (see `idempotency.ts`). */
+  fingerprint(parts: unknown[]): string;
+}
+
 /**
  * Reads a POST's body: JSON, or for a handler that takes files, a multipart upload (whose files
  * are stored as they come); resolves with the payload and files, or the answer that refuses it.
@@ -127,7 +129,7 @@ async function readBody(
   id: string,
   deps: ApiDeps,
   validate: Validator | undefined,
-): Promise<{ payload: unknown; files: FileInfo[] } | Response> {
+): Promise<Body | Response> {
   const specs = handler.config.files;
   const fields = Object.keys(specs);
   if (isMultipart(request.headers.get("content-type") ?? undefined)) {
@@ -140,7 +142,13 @@ async function readBody(
     });
     if (upload instanceof Response) return upload;
     const violations = validate?.(upload.payload) ?? [];
-    if (violations.length === 0) return upload;
+    if (violations.length === 0) {
+      const digests = upload.files.map((f) => [f.field, f.sha256]);
+      return {
+        ...upload,
+        fingerprint: (parts) => fingerprint(parts, JSON.stringify([upload.payload, digests])),
+      };
+    }
     await deps.store.deleteFiles(id);
     return refusedPayload({
       kind: "schema",
@@ -154,24 +162,36 @@ async function readBody(
         `${fields.join(", ")} and the payload's fields`,
     );
   }
-  const check = readPayload(new Uint8Array(await request.arrayBuffer()), {
-    maxBytes: deps.maxBodyBytes,
-    validate,
-  });
-  return check.ok ? { payload: check.payload, files: [] } : refusedPayload(check.refusal);
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  const check = readPayload(bytes, { maxBytes: deps.maxBodyBytes, validate });
+  if (!check.ok) return refusedPayload(check.refusal);
+  return { payload: check.payload, files: [], fingerprint: (parts) => fingerprint(parts, bytes) };
 }
 
 /**
  * Publishes a new task (into the delay cascade for `delay` seconds) and records it queued;
- * resolves with when it may run, if delayed.
+ * resolves with the 202's body. A task that was not sent takes its files with it; one that may
+ * still run keeps them.
  */
 async function enqueue(
   deps: ApiDeps,
-  task: NewTask,
+  body: { id: string; handler: string; payload: unknown; files: FileInfo[]; callback?: string },
   delay: number,
-): Promise<number | undefined> {
+): Promise<string> {
+  const task: NewTask = {
+    id: body.id,
+    handler: body.handler,
+    payload: body.payload,
+    createdAt: Date.now(),
+    ...(body.callback ? { callback: body.callback } : {}),
+    ...(body.files.length ? { files: body.files } : {}),
+  };
   const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
-  await deps.enqueue(task, { delaySeconds: delay });
+  await deps.enqueue(task, { delaySeconds: delay }).catch(async (error) => {
+    const mayRun = error instanceof UnavailableError && error.mayRunAs !== undefined;
+    if (task.files && !mayRun) await deps.store.deleteFiles(task.id);
+    throw error;
+  });
   await recordQueued(deps, [{
     type: "queued",
     id: task.id,
@@ -182,7 +202,14 @@ async function enqueue(
     runAt,
     ...(task.files ? { files: task.files } : {}),
   }]);
-  return runAt;
+  return JSON.stringify({
+    id: task.id,
+    handler: task.handler,
+    state: "queued",
+    created_at: new Date(task.createdAt).toISOString(),
+    run_at: runAt === undefined ? null : new Date(runAt).toISOString(),
+    links: taskLinks(task.id),
+  });
 }
 
 /** A 404 naming the handlers there are. */

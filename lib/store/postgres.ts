@@ -19,6 +19,7 @@ import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
 import { followStore } from "./postgres_follow.ts";
 import { postgresFiles } from "./postgres_files.ts";
+import { postgresKeys } from "./postgres_keys.ts";
 import { createPeers } from "./postgres_peers.ts";
 import {
   CHANNEL,
@@ -75,6 +76,19 @@ const MIGRATIONS = [
      data bytea NOT NULL,
      PRIMARY KEY (task_id, field, seq)
    );`,
+  // Idempotency keys (see keys.ts).
+  `CREATE TABLE idempotency_keys (
+     scope text NOT NULL,
+     key text NOT NULL,
+     fingerprint text NOT NULL,
+     task_id text NOT NULL,
+     state text NOT NULL,
+     answer text,
+     lease_until bigint NOT NULL,
+     expires_at bigint NOT NULL,
+     PRIMARY KEY (scope, key)
+   );
+   CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */
@@ -177,6 +191,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     },
 
     ...postgresFiles(sql, away),
+    ...postgresKeys(sql, away),
 
     follow: (listener) => followStore({ local, remote, read }, listener),
 

@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
+import { type IdempotencyKeys, type KeyRow, verdictOn } from "./keys.ts";
 import type { FileChunks, TaskChange, TaskFilter, TaskStore } from "./store.ts";
 import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskRecord } from "./task.ts";
@@ -45,6 +46,17 @@ CREATE TABLE IF NOT EXISTS file_chunks (
   seq INTEGER NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (task_id, field, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  answer TEXT,
+  lease_until INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
@@ -212,6 +224,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
     },
 
     ...sqliteFiles(db),
+    ...sqliteKeys(db),
 
     close() {
       if (db.isOpen) db.close();
@@ -288,6 +301,53 @@ function sqliteFiles(db: DatabaseSync): FileChunks {
     },
     deleteFiles(taskId) {
       remove.run(taskId);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Idempotency keys in the SQLite file: this process is its only writer, so a read decides. */
+function sqliteKeys(db: DatabaseSync): IdempotencyKeys {
+  const select = db.prepare(`SELECT fingerprint, task_id, state, answer, lease_until, expires_at
+                             FROM idempotency_keys WHERE scope = ? AND key = ?`);
+  const put = db.prepare(`INSERT OR REPLACE INTO idempotency_keys
+    (scope, key, fingerprint, task_id, state, answer, lease_until, expires_at)
+    VALUES (?, ?, ?, ?, 'pending', NULL, ?, ?)`);
+  const lease = db.prepare(
+    "UPDATE idempotency_keys SET lease_until = ? WHERE scope = ? AND key = ?",
+  );
+  const complete = db.prepare(
+    "UPDATE idempotency_keys SET state = 'done', answer = ? WHERE scope = ? AND key = ?",
+  );
+  const release = db.prepare(
+    "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND task_id = ? AND state = 'pending'",
+  );
+  return {
+    claimKey(claim) {
+      const { scope, key, now } = claim;
+      const row = select.get(scope, key) as KeyRow | undefined;
+      if (!row || row.expires_at <= now) {
+        put.run(
+          scope,
+          key,
+          claim.fingerprint,
+          claim.taskId,
+          now + claim.leaseMs,
+          now + claim.ttlMs,
+        );
+        return Promise.resolve({ kind: "claimed" as const });
+      }
+      return verdictOn(row, claim, () => {
+        lease.run(now + claim.leaseMs, scope, key);
+        return Promise.resolve(true);
+      });
+    },
+    completeKey(scope, key, answer) {
+      complete.run(answer, scope, key);
+      return Promise.resolve();
+    },
+    releaseKey(scope, key, taskId) {
+      release.run(scope, key, taskId);
       return Promise.resolve();
     },
   };

@@ -6,6 +6,7 @@
  */
 
 import type { EventType, TaskEvent, TaskState } from "../events.ts";
+import type { IdempotencyKeys } from "./keys.ts";
 import type { HistoryEntry, TaskRecord, TaskSummary } from "./task.ts";
 
 export type { TaskRecord, TaskSummary };
@@ -60,8 +61,8 @@ export interface FileChunks {
   deleteFiles(taskId: string): Promise<void>;
 }
 
-/** Where task state is kept, with the files uploaded with tasks. */
-export interface TaskStore extends FileChunks {
+/** Where task state is kept, with the files uploaded with tasks and the idempotency keys. */
+export interface TaskStore extends FileChunks, IdempotencyKeys {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
   /** One task, or undefined. */
