@@ -13,9 +13,9 @@ import { fingerprint } from "../lib/api/idempotency.ts";
 import { createDatabase } from "./helpers/postgres.ts";
 import {
   deleteTopology,
+  fleet,
   getJson,
   type Json,
-  type Process,
   startWarren,
   uniquePrefix,
   waitForState,
@@ -115,17 +115,7 @@ Deno.test("idempotency: two api nodes on PostgreSQL make one task per key", asyn
   const prefix = uniquePrefix("keys-nodes");
   const db = await createDatabase();
   const sql = postgres(db.url, { onnotice: () => {} });
-  const started: Process[] = [];
-  const start = async (role: string, env: Record<string, string> = {}) => {
-    const process = await startWarren({
-      prefix,
-      env,
-      args: [`--role=${role}`],
-      handlersDir: HANDLERS,
-    });
-    started.push(process);
-    return process;
-  };
+  const { start, stop } = fleet(prefix, HANDLERS);
   try {
     await start("worker");
     const a = await start("api", { WARREN_STORE: db.url });
@@ -188,9 +178,6 @@ Deno.test("idempotency: two api nodes on PostgreSQL make one task per key", asyn
     );
   } finally {
     await sql.end();
-    await Promise.all(started.map((process) => process.stop())).finally(async () => {
-      await deleteTopology(prefix, NAMES);
-      await db.drop();
-    });
+    await stop(NAMES).finally(() => db.drop());
   }
 });

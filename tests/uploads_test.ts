@@ -12,9 +12,9 @@ import { launchBrowser } from "./helpers/browser.ts";
 import { createDatabase } from "./helpers/postgres.ts";
 import {
   deleteTopology,
+  fleet,
   getJson,
   type Json,
-  type Process,
   startWarren,
   uniquePrefix,
   waitForState,
@@ -212,17 +212,7 @@ Deno.test("uploads: Swagger UI uploads a file with 'try it out'", {
 Deno.test("uploads: on PostgreSQL a worker process reads a file any api node stored", async () => {
   const prefix = uniquePrefix("uploads-nodes");
   const db = await createDatabase();
-  const started: Process[] = [];
-  const start = async (role: string, env: Record<string, string> = {}) => {
-    const process = await startWarren({
-      prefix,
-      env,
-      args: [`--role=${role}`],
-      handlersDir: HANDLERS,
-    });
-    started.push(process);
-    return process;
-  };
+  const { start, stop } = fleet(prefix, HANDLERS);
   try {
     await start("worker", { WARREN_STORE: ":memory:" }); // it needs no store: AMQP only
     const a = await start("api", { WARREN_STORE: db.url });
@@ -242,9 +232,6 @@ Deno.test("uploads: on PostgreSQL a worker process reads a file any api node sto
       "B serves it",
     );
   } finally {
-    await Promise.all(started.map((process) => process.stop())).finally(async () => {
-      await deleteTopology(prefix, ["image"]);
-      await db.drop();
-    });
+    await stop(["image"]).finally(() => db.drop());
   }
 });

@@ -285,3 +285,36 @@ export async function readSse(
     return { event: field("event") || "message", data: field("data") };
   });
 }
+
+/** The processes of one Warren under one prefix (api nodes, worker processes), and their end. */
+export interface Fleet {
+  /** Starts one more process of `role`, with `env` on top of the fleet's. */
+  start(role: "api" | "worker" | "all", env?: Record<string, string>): Promise<Process>;
+  /** Stops every process, then deletes what the prefix declared (even if a stop failed). */
+  stop(handlers?: string[]): Promise<void>;
+}
+
+/**
+ * A fleet of Warren processes under `prefix`, running the handlers in `handlersDir`.
+ *
+ * @example
+ * ```ts
+ * const processes = fleet(uniquePrefix("nodes"));
+ * await processes.start("worker");
+ * await processes.stop();
+ * ```
+ */
+export function fleet(prefix: string, handlersDir?: string): Fleet {
+  const started: Process[] = [];
+  return {
+    async start(role, env = {}) {
+      const process = await startWarren({ prefix, env, args: [`--role=${role}`], handlersDir });
+      started.push(process);
+      return process;
+    },
+    async stop(handlers) {
+      await Promise.all(started.map((process) => process.stop()))
+        .finally(() => deleteTopology(prefix, handlers));
+    },
+  };
+}
