@@ -5,13 +5,21 @@
 
 import assert from "node:assert/strict";
 import type { NewEvent, NewTask } from "../lib/amqp/publish.ts";
+import type { KeyRequest } from "../lib/api/key_server.ts";
+import type { KeyVerdict } from "../lib/store/keys.ts";
 import type { TaskEvent } from "../lib/events.ts";
 import { createContext, createEnqueue, createPublish, schemasOf } from "../lib/worker/context.ts";
 import { fakeTask } from "./helpers/task.ts";
 
 const SCHEMAS = schemasOf([
-  { name: "typed", schema: { type: "object", required: ["n"] }, subscribe: ["count.*"] },
-  { name: "free", schema: undefined, subscribe: ["#"] },
+  {
+    name: "typed",
+    schema: { type: "object", required: ["n"] },
+    subscribe: ["count.*"],
+    idempotencyKey: [],
+  },
+  { name: "free", schema: undefined, subscribe: ["#"], idempotencyKey: [] },
+  { name: "keyed", schema: undefined, subscribe: [], idempotencyKey: ["/order"] },
 ]);
 
 function enqueuer() {
@@ -87,4 +95,44 @@ Deno.test("ctx.publish: checks the topic and every known subscriber's schema, th
   assert.equal(published[0].recorded, false, "its workers record its tasks");
   await publish("count.up", { n: 1 });
   assert.equal(published.length, 2);
+});
+
+Deno.test("ctx.enqueue: a target that derives keys is asked about first: one task per key", async () => {
+  const published: NewTask[] = [];
+  const asked: KeyRequest[] = [];
+  const answers: (KeyVerdict | { kind: "done" })[] = [];
+  const enqueue = createEnqueue({
+    schemas: SCHEMAS,
+    publish: (task) => (published.push(task), Promise.resolve()),
+    report: () => {},
+    keys: (request) => {
+      asked.push(request);
+      return Promise.resolve(request.op === "claim" ? answers.shift()! : { kind: "done" });
+    },
+  });
+  answers.push({ kind: "claimed" });
+  const first = await enqueue("keyed", { order: 7 });
+  assert.deepEqual(asked.map((r) => [r.op, r.scope, r.key]), [
+    ["claim", "task:keyed", "7"],
+    ["complete", "task:keyed", "7"],
+  ]);
+  assert.equal(published[0].id, first);
+  assert.equal(asked[0].taskId, first, "the id it claimed with");
+
+  answers.push({ kind: "replay", taskId: first, answer: "{}" });
+  assert.equal(await enqueue("keyed", { order: 7 }), first, "a repeat: the first task");
+  assert.equal(published.length, 1, "and nothing published");
+
+  answers.push({ kind: "retry", taskId: "t-orphan" });
+  assert.equal(await enqueue("keyed", { order: 8 }), "t-orphan", "published again, as its id");
+  assert.equal(published[1].id, "t-orphan");
+
+  answers.push(
+    { kind: "busy", taskId: "t-other", retryAfterMs: 1000 },
+    { kind: "mismatch", taskId: "t-other" },
+  );
+  await assert.rejects(enqueue("keyed", { order: 9 }), /is being enqueued now; try again/);
+  await assert.rejects(enqueue("keyed", { order: 9 }), /was used for another payload/);
+  await enqueue("keyed", {});
+  assert.equal(published.length, 3, "a payload without the key is not asked about");
 });

@@ -5,13 +5,23 @@
 import assert from "node:assert/strict";
 import type { TaskError, TaskEvent } from "../lib/events.ts";
 import type { Context, Handler } from "../lib/handler.ts";
-import { createExecutor, type ExecutorDeps, MAX_DELIVERIES } from "../lib/worker/executor.ts";
+import {
+  createExecutor,
+  type ExecutorDeps,
+  type KeyHolding,
+  MAX_DELIVERIES,
+} from "../lib/worker/executor.ts";
 import type { Verdict } from "../lib/worker/ledger.ts";
 import type { Task } from "../lib/worker/task.ts";
 import { fakeTask } from "./helpers/task.ts";
 
 /** An executor whose collaborators write down what they were asked, in order. */
-function harness(handler: Handler, verdict: Verdict = { kind: "free" }, timeoutMs = 1_000) {
+function harness(
+  handler: Handler,
+  verdict: Verdict = { kind: "free" },
+  timeoutMs = 1_000,
+  holding?: KeyHolding,
+) {
   const calls: string[] = [];
   let ran = 0;
   const deps: ExecutorDeps = {
@@ -27,6 +37,7 @@ function harness(handler: Handler, verdict: Verdict = { kind: "free" }, timeoutM
       claim: (key) => (calls.push(`claim ${key}`), Promise.resolve(verdict)),
       started: (key) => calls.push(`started ${key}`),
       returned: (key) => calls.push(`returned ${key}`),
+      settled: (key) => calls.push(`settled ${key}`),
     },
     outcomes: {
       succeeded: (_task: Task, result: unknown) => {
@@ -46,6 +57,7 @@ function harness(handler: Handler, verdict: Verdict = { kind: "free" }, timeoutM
     },
     announce: (event) => (calls.push(`announce ${event.type}`), Promise.resolve()),
     context: (task, signal) => ({ id: task.id, signal }) as unknown as Context,
+    holdsKey: holding && ((task) => (calls.push(`key ${task.id}`), Promise.resolve(holding))),
   };
   return { execute: createExecutor(deps), calls, ran: () => ran };
 }
@@ -128,4 +140,28 @@ Deno.test("executor: a handler that throws, or outlives its time limit, fails it
   );
   await slow.execute(fakeTask());
   assert.equal(slow.calls.at(-1), "failed Error: timed out after 50 ms");
+});
+
+Deno.test("executor: a task whose idempotency key another task holds is dropped, not run", async () => {
+  const repeat = harness(() => "never", { kind: "free" }, 1_000, "repeat");
+  const task = fakeTask({ body: body("{}") });
+  let acked = false;
+  task.ack = () => void (acked = true);
+  await repeat.execute(task);
+  assert.deepEqual(repeat.calls, ["begin t-1/0/1", "key t-1", "settled t-1/0/1"]);
+  assert.equal(acked, true);
+  assert.equal(repeat.ran(), 0);
+
+  const unknown = harness(() => "never", { kind: "free" }, 1_000, {
+    error: { name: "IdempotencyKeyUnchecked", message: "no api node answered" },
+    permanent: false,
+  });
+  await unknown.execute(fakeTask({ body: body("{}") }));
+  assert.deepEqual(unknown.calls.slice(1), [
+    "key t-1",
+    "failed IdempotencyKeyUnchecked: no api node answered",
+  ]);
+  const holds = harness(() => "ran", { kind: "free" }, 1_000, "holds");
+  await holds.execute(fakeTask({ body: body("{}") }));
+  assert.equal(holds.ran(), 1);
 });

@@ -8,21 +8,25 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { Buffer } from "node:buffer";
+import { connect } from "amqplib";
 import postgres from "postgres";
-import { fingerprint } from "../lib/api/idempotency.ts";
+import { fingerprint } from "../lib/idempotency.ts";
 import { createDatabase } from "./helpers/postgres.ts";
 import {
+  AMQP_URL,
   deleteTopology,
   fleet,
   getJson,
   type Json,
   startWarren,
   uniquePrefix,
+  waitFor,
   waitForState,
 } from "./helpers/warren.ts";
 
 const HANDLERS = fromFileUrl(new URL("./fixtures/keys", import.meta.url));
-const NAMES = ["note", "order"];
+const NAMES = ["note", "order", "relay"];
 
 async function post(
   url: string,
@@ -90,6 +94,39 @@ Deno.test("idempotency: a repeat with its key makes no second task (SQLite)", as
       assert.equal(headers.get("idempotent-replayed"), "true");
       const [, other] = await post(warren.url, "/tasks/order", { order_id: 43 });
       assert.notEqual(other.id, first.id);
+    });
+
+    await t.step("ctx.enqueue of one order twice makes one task", async () => {
+      const [, accepted] = await post(warren.url, "/tasks/relay", { order_id: 500 });
+      const done = await waitForState(warren.url, accepted.id, "succeeded");
+      assert.equal(done.result.second, done.result.first);
+      const [, direct, headers] = await post(warren.url, "/tasks/order", { order_id: 500 });
+      assert.equal(direct.id, done.result.first, "a POST of it too");
+      assert.equal(headers.get("idempotent-replayed"), "true");
+    });
+
+    await t.step("another AMQP client's repeat of an order is dropped unrun", async () => {
+      const connection = await connect(AMQP_URL);
+      try {
+        const ch = await connection.createConfirmChannel();
+        const queue = `${warren.prefix}.task.order`;
+        const body = Buffer.from(JSON.stringify({ order_id: 900 }));
+        for (const id of ["raw-900-a", "raw-900-b"]) {
+          ch.sendToQueue(queue, body, { messageId: id, persistent: true });
+        }
+        await ch.waitForConfirms();
+        await waitForState(warren.url, "raw-900-a", "succeeded");
+        await waitFor(async () => (await ch.checkQueue(queue)).messageCount === 0, 10_000);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const [missing] = await getJson(`${warren.url}/tasks/raw-900-b`);
+        assert.equal(missing, 404, "the repeat left no task");
+        assert.match(warren.output(), /dropped: another task holds this payload's idempotency key/);
+        const [, posted] = await post(warren.url, "/tasks/order", { order_id: 900 });
+        assert.equal(posted.id, "raw-900-a", "a POST of it names the first");
+        await ch.close();
+      } finally {
+        await connection.close();
+      }
     });
 
     await t.step("a key expires after WARREN_IDEMPOTENCY_TTL", async () => {

@@ -36,9 +36,9 @@ Deno.test("topology: every queue Warren declares is a quorum queue", async () =>
   const warren = await startWarren();
   try {
     const types = queueTypes(warren.prefix);
-    // A task and a dead-letter queue per handler, 22 delay levels, the events, callbacks and
-    // files queues.
-    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 3, [...types.keys()].join(" "));
+    // A task and a dead-letter queue per handler, 22 delay levels, the events, callbacks, files
+    // and keys queues.
+    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 4, [...types.keys()].join(" "));
     const classic = [...types].filter(([, type]) => type !== "quorum");
     assert.deepEqual(classic, [], "no queue is left unreplicated");
     assert.equal(types.get(`${warren.prefix}.events.record`), "quorum");

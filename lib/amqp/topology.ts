@@ -10,6 +10,8 @@
  * <prefix>.topics         topic exchange of published events, routing key = the event's topic
  * <prefix>.files          quorum queue of workers' requests for chunks of uploaded files (the
  *                         api answers each by direct reply-to)
+ * <prefix>.keys           quorum queue of workers' requests about idempotency keys (the api
+ *                         answers each by direct reply-to)
  * <prefix>.callbacks      quorum queue of task callbacks to deliver (the api consumes it),
  *                         bound to <prefix>.delayed with key #.@callbacks for its retries
  * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
@@ -60,6 +62,8 @@ export interface Topology {
   callbacksQueue: string;
   /** The queue of requests for chunks of uploaded files. */
   filesQueue: string;
+  /** The queue of requests about idempotency keys. */
+  keysQueue: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
   /** The dead-letter queue of one handler. */
@@ -86,6 +90,7 @@ export function topology(prefix: string): Topology {
     topicsExchange: `${prefix}.topics`,
     callbacksQueue: `${prefix}.callbacks`,
     filesQueue: `${prefix}.files`,
+    keysQueue: `${prefix}.keys`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -284,6 +289,7 @@ export async function declareAll(
   await declareExchanges(ch, names);
   await declareEventsQueue(ch, names);
   await ch.assertQueue(names.filesQueue, QUORUM);
+  await ch.assertQueue(names.keysQueue, QUORUM);
   for (const handler of handlers) await declareTaskQueue(ch, names, handler);
 }
 
@@ -305,6 +311,7 @@ export async function deleteAll(
   await ch.deleteQueue(names.eventsQueue);
   await ch.deleteQueue(names.callbacksQueue);
   await ch.deleteQueue(names.filesQueue);
+  await ch.deleteQueue(names.keysQueue);
   for (
     const exchange of [
       names.tasksExchange,

@@ -33,6 +33,7 @@ import { deadLetterOperations } from "./dead_letters.ts";
 import type { ApiDeps } from "./deps.ts";
 import { BusyError, UnavailableError } from "./errors.ts";
 import { serveFiles } from "./file_server.ts";
+import { serveKeys } from "./key_server.ts";
 import { recordEvents } from "./recorder.ts";
 
 /** One connection's channels. */
@@ -46,7 +47,10 @@ interface Session {
 
 /** What {@linkcode connectApiBroker} needs. */
 export interface ApiBrokerOptions {
-  config: Pick<Config, "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending" | "callbacks">;
+  config: Pick<
+    Config,
+    "amqpUrls" | "prefix" | "publishTimeoutMs" | "maxPending" | "callbacks" | "idempotencyTtlMs"
+  >;
   names: Topology;
   /** The handlers: their queues (and subscriptions) are declared on every connect. */
   handlers: QueueSpec[];
@@ -199,6 +203,12 @@ async function startConsumers(
       scheduleCallbacks(pub, recorded, { names, store, signing: key !== undefined, timeoutMs }),
   });
   await serveFiles(await channel(), { names, store, log: logger("files") });
+  await serveKeys(await channel(), {
+    names,
+    store,
+    idempotency: idempotencySettings(config),
+    log: logger("keys"),
+  });
   if (!key) return;
   await deliverCallbacks(await channel(), {
     names,
@@ -237,4 +247,19 @@ async function moveLegacyEvents(
       { moved, queue: names.eventsQueue },
     );
   }
+}
+
+/**
+ * How long idempotency keys live, and how long a claim holds one: longer than the publish it
+ * covers (its confirm's deadline), with room to spare.
+ *
+ * @example
+ * ```ts
+ * idempotencySettings({ idempotencyTtlMs: 86_400_000, publishTimeoutMs: 5000 }).leaseMs; // 15000
+ * ```
+ */
+export function idempotencySettings(
+  config: Pick<Config, "idempotencyTtlMs" | "publishTimeoutMs">,
+): { ttlMs: number; leaseMs: number } {
+  return { ttlMs: config.idempotencyTtlMs, leaseMs: 2 * config.publishTimeoutMs + 5_000 };
 }

@@ -15,7 +15,8 @@ import { compileSchema, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
-import { fingerprint, readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
+import { fingerprint } from "../idempotency.ts";
+import { readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
 import { problem } from "./problem.ts";
 import { taskLinks } from "./task_json.ts";
 import { isMultipart } from "./uploads.ts";
@@ -80,7 +81,7 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     const outcome = await underKey(deps, {
       scope: `event:${topic}`,
       key,
-      fingerprint: fingerprint([topic, callback ?? null], bytes),
+      fingerprint: fingerprint([topic, callback ?? null], JSON.stringify(check.payload)),
       taskId: newTaskId(),
     }, (id) => publish(deps, { id, topic, payload: check.payload, callback }, subscribers));
     if (outcome instanceof Response) return outcome;

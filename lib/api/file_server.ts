@@ -9,7 +9,7 @@
  */
 
 import type { Channel } from "amqplib";
-import { Buffer } from "node:buffer";
+import { answer } from "../amqp/rpc.ts";
 import { settle } from "../amqp/settle.ts";
 import type { Topology } from "../amqp/topology.ts";
 import { errorMessage, type Logger } from "../log.ts";
@@ -41,24 +41,18 @@ export async function serveFiles(ch: Channel, deps: FileServerDeps): Promise<voi
   await ch.prefetch(PREFETCH);
   await ch.consume(deps.names.filesQueue, (message) => {
     if (!message) return void ch.close().catch(() => {}); // the queue was deleted: reconnect
-    const { replyTo, correlationId } = message.properties;
-    const answer = (body: Uint8Array, error?: string) =>
+    const reply = (body: Uint8Array, error?: string) =>
       settle(() => {
-        if (typeof replyTo === "string") {
-          ch.sendToQueue(replyTo, Buffer.from(body), {
-            correlationId,
-            headers: error ? { "x-warren-error": error } : {},
-          });
-        }
+        answer(ch, message, body, error ? { "x-warren-error": error } : {});
         ch.ack(message);
       });
     const request = parseRequest(message.content);
-    if (!request) return answer(new Uint8Array(), "a malformed request");
+    if (!request) return reply(new Uint8Array(), "a malformed request");
     deps.store.readChunk(request.task, request.field, request.seq).then(
-      (chunk) => answer(chunk ?? new Uint8Array(), chunk ? undefined : "no such file chunk"),
+      (chunk) => reply(chunk ?? new Uint8Array(), chunk ? undefined : "no such file chunk"),
       (error) => {
         deps.log.warn("cannot read a file chunk now ({error})", { error: errorMessage(error) });
-        answer(new Uint8Array(), "the store cannot be read now; try again");
+        reply(new Uint8Array(), "the store cannot be read now; try again");
       },
     );
   });

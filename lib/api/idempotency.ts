@@ -8,13 +8,12 @@
  * the same task id, so a client that retries with its key never makes a second task. The store
  * decides each claim atomically, on every api node.
  *
- * A handler may derive the key from its payload (`config.idempotencyKey`, JSON Pointers), for
- * producers that send no header.
+ * A handler may derive the key from its payload (`config.idempotencyKey`, JSON Pointers, see
+ * `../idempotency.ts`), for producers that send no header.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { KeyVerdict } from "../store/keys.ts";
 import type { ApiDeps } from "./deps.ts";
 import { UnavailableError } from "./errors.ts";
@@ -43,46 +42,6 @@ export function readKey(header: string | undefined): string | undefined | Respon
     status: 400,
     detail: `an Idempotency-Key is 1 to ${KEY_MAX} printable ASCII characters`,
   });
-}
-
-/**
- * The key a handler derives from a payload: the values at its JSON Pointers, or undefined when
- * it derives none or the payload lacks one.
- *
- * @example
- * ```ts
- * derivedKey(["/order/id"], { order: { id: 42 } }); // "42"
- * ```
- */
-export function derivedKey(pointers: string[], payload: unknown): string | undefined {
-  if (pointers.length === 0) return undefined;
-  const values: string[] = [];
-  for (const pointer of pointers) {
-    let value: unknown = payload;
-    for (const token of pointer.split("/").slice(1)) {
-      const name = token.replaceAll("~1", "/").replaceAll("~0", "~");
-      value = typeof value === "object" && value !== null
-        ? (value as Record<string, unknown>)[name]
-        : undefined;
-    }
-    if (typeof value !== "string" && typeof value !== "number") return undefined;
-    values.push(String(value));
-  }
-  return values.length === 1 ? values[0] : JSON.stringify(values);
-}
-
-/**
- * The fingerprint of a request: SHA-256 of what it asks, so that a repeat that asks something else
- * is told apart.
- *
- * @example
- * ```ts
- * fingerprint(["task:hello", 0, null], '{"message":"hi"}');
- * ```
- */
-export function fingerprint(parts: unknown[], body: string | Uint8Array): string {
-  return createHash("sha256").update(JSON.stringify(parts)).update("\n").update(body)
-    .digest("hex");
 }
 
 /** What happened to a request under a key. */

@@ -16,7 +16,7 @@ import type { HandlerInfo } from "../handler.ts";
 import { openStore } from "../store/open.ts";
 import type { TaskChange, TaskStore } from "../store/store.ts";
 import { createWriter, type StoreWriter } from "../store/writer.ts";
-import { type ApiBroker, connectApiBroker } from "./broker.ts";
+import { type ApiBroker, connectApiBroker, idempotencySettings } from "./broker.ts";
 import type { ApiDeps } from "./deps.ts";
 import { createFeed, type Feed } from "./feed.ts";
 import { createMetrics } from "./metrics.ts";
@@ -117,8 +117,7 @@ export function apiDeps(
     maxBodyBytes: config.maxBodyBytes,
     maxWaitMs: config.maxWaitMs,
     callbacks: config.callbacks,
-    // A claim outlives the publish it covers (its confirm's deadline), with room to spare.
-    idempotency: { ttlMs: config.idempotencyTtlMs, leaseMs: 2 * config.publishTimeoutMs + 5_000 },
+    idempotency: idempotencySettings(config),
     apiToken: config.apiToken,
     admit: broker.admit,
     enqueue: broker.enqueue,

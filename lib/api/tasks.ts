@@ -22,7 +22,8 @@ import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported }
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
-import { derivedKey, fingerprint, readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
+import { acceptedAnswer, derivedKey, fingerprint, taskScope } from "../idempotency.ts";
+import { readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
 import { awaitEnd, parseWait } from "./wait.ts";
 import { watchTask } from "./watch.ts";
 
@@ -58,7 +59,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
       if (body instanceof Response) return body;
       const outcome = await underKey(deps, {
-        scope: `task:${name}`,
+        scope: taskScope(name),
         key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
         fingerprint: body.fingerprint([name, delay, callback ?? null]),
         taskId: id,
@@ -165,7 +166,9 @@ async function readBody(
   const bytes = new Uint8Array(await request.arrayBuffer());
   const check = readPayload(bytes, { maxBytes: deps.maxBodyBytes, validate });
   if (!check.ok) return refusedPayload(check.refusal);
-  return { payload: check.payload, files: [], fingerprint: (parts) => fingerprint(parts, bytes) };
+  // The payload as JSON, not the bytes sent: every producer (ctx.enqueue too) prints it alike.
+  const json = JSON.stringify(check.payload);
+  return { payload: check.payload, files: [], fingerprint: (parts) => fingerprint(parts, json) };
 }
 
 /**
@@ -202,14 +205,7 @@ async function enqueue(
     runAt,
     ...(task.files ? { files: task.files } : {}),
   }]);
-  return JSON.stringify({
-    id: task.id,
-    handler: task.handler,
-    state: "queued",
-    created_at: new Date(task.createdAt).toISOString(),
-    run_at: runAt === undefined ? null : new Date(runAt).toISOString(),
-    links: taskLinks(task.id),
-  });
+  return acceptedAnswer({ ...task, runAt });
 }
 
 /** A 404 naming the handlers there are. */

@@ -32,10 +32,10 @@ export type KeyVerdict =
   | { kind: "retry"; taskId: string }
   /** An earlier request enqueued it: answer as it was answered. */
   | { kind: "replay"; taskId: string; answer: string }
-  /** An earlier request is enqueuing it now. */
-  | { kind: "busy"; retryAfterMs: number }
-  /** The key was used for a different request. */
-  | { kind: "mismatch" };
+  /** An earlier request is enqueuing it now, as `taskId`. */
+  | { kind: "busy"; taskId: string; retryAfterMs: number }
+  /** The key was used for a different request, which made `taskId`. */
+  | { kind: "mismatch"; taskId: string };
 
 /** A key's row, as both stores keep it. */
 export interface KeyRow {
@@ -73,14 +73,14 @@ export async function verdictOn(
   claim: KeyClaim,
   takeOver: () => Promise<boolean>,
 ): Promise<KeyVerdict> {
-  if (row.fingerprint !== claim.fingerprint) return { kind: "mismatch" };
+  if (row.fingerprint !== claim.fingerprint) return { kind: "mismatch", taskId: row.task_id };
   if (row.state === "done") {
     return { kind: "replay", taskId: row.task_id, answer: row.answer ?? "" };
   }
   if (row.lease_until > claim.now) {
-    return { kind: "busy", retryAfterMs: row.lease_until - claim.now };
+    return { kind: "busy", taskId: row.task_id, retryAfterMs: row.lease_until - claim.now };
   }
   return await takeOver()
     ? { kind: "retry", taskId: row.task_id }
-    : { kind: "busy", retryAfterMs: claim.leaseMs };
+    : { kind: "busy", taskId: row.task_id, retryAfterMs: claim.leaseMs };
 }

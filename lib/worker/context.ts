@@ -13,7 +13,9 @@ import type { Context } from "../handler.ts";
 import { newTaskId } from "../id.ts";
 import { toJson } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
+import { acceptedAnswer, derivedKey, fingerprint, taskScope } from "../idempotency.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
+import type { AskKeys } from "./keys.ts";
 import type { HandlerSchema } from "./protocol.ts";
 import { eventOf, type Task } from "./task.ts";
 
@@ -23,6 +25,8 @@ export interface Schemas {
   has(handler: string): boolean;
   /** The handlers subscribed to a topic. */
   subscribers(topic: string): string[];
+  /** Where a handler's idempotency key is in a payload; empty for none. */
+  keyOf(handler: string): readonly string[];
   /** Its payload check; undefined when it has no schema. */
   validator(handler: string): Validator | undefined;
 }
@@ -33,7 +37,7 @@ export interface Schemas {
  * @example
  * ```ts
  * const schemas = schemasOf([
- *   { name: "typed", schema: { type: "object", required: ["n"] }, subscribe: [] },
+ *   { name: "typed", schema: { type: "object", required: ["n"] }, subscribe: [], idempotencyKey: [] },
  * ]);
  * schemas.validator("typed")?.({}); // [{ pointer: "", message: "must have required property 'n'" }]
  * ```
@@ -44,6 +48,7 @@ export function schemasOf(handlers: HandlerSchema[]): Schemas {
   return {
     has: (handler) => schemas.has(handler),
     subscribers: (topic) => subscribersOf(handlers, topic),
+    keyOf: (handler) => handlers.find((h) => h.name === handler)?.idempotencyKey ?? [],
     validator(handler) {
       if (!compiled.has(handler)) {
         const schema = schemas.get(handler);
@@ -61,6 +66,8 @@ export interface EnqueueDeps {
   publish(task: NewTask): Promise<void>;
   /** Reports an event without waiting (the new task's `queued`). */
   report(event: TaskEvent): void;
+  /** Asks the api about an idempotency key (for a target with `config.idempotencyKey`). */
+  keys?: AskKeys;
 }
 
 /**
@@ -79,11 +86,50 @@ export function createEnqueue(deps: EnqueueDeps): Context["enqueue"] {
     if (!deps.schemas.has(handler)) throw new Error(`ctx.enqueue: unknown handler "${handler}"`);
     const payload = toJson(taskPayload);
     check(deps.schemas, "ctx.enqueue", handler, payload);
-    const task = { id: newTaskId(), handler, payload, createdAt: Date.now() };
-    await deps.publish(task);
-    deps.report({ type: "queued", id: task.id, handler, attempt: 0, at: task.createdAt, payload });
-    return task.id;
+    const key = deps.keys && derivedKey([...deps.schemas.keyOf(handler)], payload);
+    if (!key || !deps.keys) return await send(deps, handler, payload, newTaskId());
+    // As a POST of the payload with the key would: one task per key.
+    const scope = taskScope(handler);
+    const print = fingerprint([handler, 0, null], JSON.stringify(payload));
+    const claimed = newTaskId();
+    const verdict = await deps.keys({
+      op: "claim",
+      scope,
+      key,
+      fingerprint: print,
+      taskId: claimed,
+    });
+    if (verdict.kind === "replay") return verdict.taskId;
+    if (verdict.kind !== "claimed" && verdict.kind !== "retry") {
+      throw new Error(
+        verdict.kind === "busy"
+          ? `ctx.enqueue: a task with the key "${key}" is being enqueued now; try again`
+          : `ctx.enqueue: the key "${key}" was used for another payload of "${handler}"`,
+      );
+    }
+    const id = await send(
+      deps,
+      handler,
+      payload,
+      verdict.kind === "retry" ? verdict.taskId : claimed,
+    );
+    const answer = acceptedAnswer({ id, handler, createdAt: Date.now() });
+    await deps.keys({ op: "complete", scope, key, answer });
+    return id;
   };
+}
+
+/** Publishes a task and reports it queued; resolves with its id. */
+async function send(
+  deps: EnqueueDeps,
+  handler: string,
+  payload: unknown,
+  id = newTaskId(),
+): Promise<string> {
+  const task = { id, handler, payload, createdAt: Date.now() };
+  await deps.publish(task);
+  deps.report({ type: "queued", id: task.id, handler, attempt: 0, at: task.createdAt, payload });
+  return task.id;
 }
 
 /** Throws when `payload` breaks the schema of `handler`, naming the call and the handler. */

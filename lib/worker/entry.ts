@@ -15,6 +15,7 @@ import { cleanStack } from "../task_error.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
 import { createContext, createEnqueue, createPublish, schemasOf } from "./context.ts";
 import { taskFiles } from "./files.ts";
+import { keyAsker, keyHolder } from "./keys.ts";
 import { guardExit } from "./exit_guard.ts";
 import { createExecutor } from "./executor.ts";
 import { createLedgerClient } from "./ledger_client.ts";
@@ -87,15 +88,7 @@ async function start(message: StartMessage): Promise<void> {
     if (!pub) throw new Error(`${call}: not connected to the broker; try again`);
     return pub;
   };
-  const enqueue = createEnqueue({
-    schemas,
-    publish: (task) => publishTask(live("ctx.enqueue"), names, task, CONFIRM_MS),
-    report,
-  });
-  const publish = createPublish({
-    schemas,
-    publish: (event) => publishEvent(live("ctx.publish"), names, event, CONFIRM_MS),
-  });
+  /** What asks the api over the broker needs: a channel of its own on this connection. */
   const fileDeps = {
     names,
     open: () => {
@@ -103,6 +96,17 @@ async function start(message: StartMessage): Promise<void> {
       return consumer.openChannel();
     },
   };
+  const keys = keyAsker(fileDeps);
+  const enqueue = createEnqueue({
+    schemas,
+    keys,
+    publish: (task) => publishTask(live("ctx.enqueue"), names, task, CONFIRM_MS),
+    report,
+  });
+  const publish = createPublish({
+    schemas,
+    publish: (event) => publishEvent(live("ctx.publish"), names, event, CONFIRM_MS),
+  });
   const route = { handler: name, topicsExchange: names.topicsExchange, callback: config.callback };
   const execute = createExecutor({
     handler,
@@ -112,6 +116,7 @@ async function start(message: StartMessage): Promise<void> {
     ledger,
     outcomes: createOutcomes(brokerPort(publisher, names, ledger, stackCleaner(moduleUrl)), config),
     announce: publisher.announce,
+    holdsKey: keyHolder(keys, name, config.idempotencyKey),
     context: (task, signal) =>
       createContext(task, signal, {
         report,

@@ -38,13 +38,21 @@ export interface ExecutorDeps {
   maxBodyBytes: number;
   /** The handler's payload check, if it has a schema. */
   validate: Validator | undefined;
-  ledger: Pick<LedgerClient, "begin" | "claim" | "started" | "returned">;
+  ledger: Pick<LedgerClient, "begin" | "claim" | "started" | "returned" | "settled">;
   outcomes: Outcomes;
   /** Sends the `running` event; resolves once it has left this thread. */
   announce(event: TaskEvent, log: Logger): Promise<void>;
   /** The handler's `ctx` for an attempt. */
   context(task: Task, signal: AbortSignal): Context;
+  /**
+   * For a handler with `config.idempotencyKey`: whether this task holds its payload's key (run
+   * it), is a repeat of the task that does (drop it), or cannot know now (fail the attempt).
+   */
+  holdsKey?(task: Task, payload: unknown): Promise<KeyHolding>;
 }
+
+/** What {@linkcode ExecutorDeps.holdsKey} says. */
+export type KeyHolding = "holds" | "repeat" | { error: TaskError; permanent: boolean };
 
 /**
  * Creates the function that takes one delivery's task through its life. It rejects never: a
@@ -70,6 +78,7 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
       if (!check.ok) {
         return await outcomes.failed(task, invalid(check.refusal.detail), true);
       }
+      if (await notItsToRun(deps, task, check.payload)) return;
       await deps.announce(
         eventOf(task, "running", { payload: task.fromWarren ? undefined : check.payload }),
         task.log,
@@ -86,6 +95,23 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
       task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });
     }
   };
+}
+
+/**
+ * Step 3: `true` when the task's idempotency key says it is not to run now: a repeat of the task
+ * that holds the key (acked and dropped, recorded nowhere), or a key that cannot be checked.
+ */
+async function notItsToRun(deps: ExecutorDeps, task: Task, payload: unknown): Promise<boolean> {
+  const holding = await deps.holdsKey?.(task, payload) ?? "holds";
+  if (holding === "holds") return false;
+  if (holding === "repeat") {
+    task.log.info("dropped: another task holds this payload's idempotency key");
+    deps.ledger.settled(task.key);
+    task.ack();
+    return true;
+  }
+  await deps.outcomes.failed(task, holding.error, holding.permanent);
+  return true;
 }
 
 /** Step 1: `true` when the ledger took care of this delivery. */

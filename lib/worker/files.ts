@@ -7,15 +7,13 @@
  * @module
  */
 
-import type { Channel, ConsumeMessage } from "amqplib";
-import { Buffer } from "node:buffer";
+import type { Channel } from "amqplib";
 import { createHash } from "node:crypto";
+import { openCaller } from "../amqp/rpc.ts";
 import type { Topology } from "../amqp/topology.ts";
 import type { FileInfo } from "../files.ts";
 import type { TaskFile } from "../handler.ts";
 
-/** The broker's pseudo-queue for answers to this channel (RabbitMQ's direct reply-to). */
-const REPLY_TO = "amq.rabbitmq.reply-to";
 /** How long a chunk may take to come. */
 const CHUNK_TIMEOUT_MS = 30_000;
 
@@ -95,36 +93,17 @@ interface ChunkFetcher {
   close(): Promise<void>;
 }
 
-/** A channel that asks for chunks and hears the answers by direct reply-to. */
+/** A caller of `<prefix>.files`, on a channel of its own. */
 async function chunkFetcher(deps: FileDeps): Promise<ChunkFetcher> {
-  const ch = await deps.open();
-  ch.on("error", () => {}); // its requests fail, and say why
-  const waiting = new Map<string, (message: ConsumeMessage) => void>();
-  await ch.consume(REPLY_TO, (message) => {
-    if (message) waiting.get(String(message.properties.correlationId))?.(message);
-  }, { noAck: true });
-  let next = 0;
+  const caller = await openCaller(await deps.open(), deps.names.filesQueue, CHUNK_TIMEOUT_MS);
   return {
-    get(request) {
-      const id = String(next++);
-      return new Promise<Uint8Array>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiting.delete(id);
-          reject(new Error(`file "${request.field}": no api node answered within 30 s`));
-        }, CHUNK_TIMEOUT_MS);
-        waiting.set(id, (message) => {
-          clearTimeout(timer);
-          waiting.delete(id);
-          const error = message.properties.headers?.["x-warren-error"];
-          if (error) reject(new Error(`file "${request.field}": ${error}`));
-          else resolve(new Uint8Array(message.content));
-        });
-        ch.sendToQueue(deps.names.filesQueue, Buffer.from(JSON.stringify(request)), {
-          replyTo: REPLY_TO,
-          correlationId: id,
-        });
-      });
+    async get(request) {
+      const body = new TextEncoder().encode(JSON.stringify(request));
+      const message = await caller.call(body, `file "${request.field}"`);
+      const error = message.properties.headers?.["x-warren-error"];
+      if (error) throw new Error(`file "${request.field}": ${error}`);
+      return new Uint8Array(message.content);
     },
-    close: () => ch.close().catch(() => {}),
+    close: () => caller.close(),
   };
 }

@@ -39,6 +39,8 @@ export interface HandlerSchema {
   schema: JsonSchema | undefined;
   /** The topic patterns it subscribes to (`ctx.publish` checks its subscribers' schemas). */
   subscribe: readonly string[];
+  /** Where its idempotency key is in a payload (`ctx.enqueue` claims it). */
+  idempotencyKey: readonly string[];
 }
 
 /** Sent once to a new worker: what to run and where the broker is. */

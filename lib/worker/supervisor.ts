@@ -112,6 +112,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           name: h.name,
           schema: h.config.schema,
           subscribe: h.config.subscribe,
+          idempotencyKey: h.config.idempotencyKey,
         })),
         maxBodyBytes: options.maxBodyBytes,
         amqpUrls: options.amqpUrls,
