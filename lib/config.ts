@@ -55,10 +55,22 @@ export interface Config {
   callbacks: CallbackSettings;
   /** How long an `Idempotency-Key` lives (`WARREN_IDEMPOTENCY_TTL`). */
   idempotencyTtlMs: number;
+  /** How long ended tasks are kept, unless their handler says otherwise. */
+  retention: Retention;
+  /** How often the api deletes what outlived its retention (`WARREN_PRUNE_INTERVAL`). */
+  pruneIntervalMs: number;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
   logFormat: "text" | "json";
+}
+
+/** How long ended tasks are kept after they end, by how they ended, in ms. */
+export interface Retention {
+  /** `WARREN_RETENTION`: succeeded tasks. */
+  succeeded: number;
+  /** `WARREN_RETENTION_DEAD`: dead tasks. */
+  dead: number;
 }
 
 /** The settings of callbacks (see `callback/`). */
@@ -175,6 +187,11 @@ export function loadConfig(
       maxWaitMs: parseMaxWait(env.WARREN_MAX_WAIT ?? "60s"),
       callbacks: parseCallbacks(env),
       idempotencyTtlMs: parseMs(env.WARREN_IDEMPOTENCY_TTL ?? "24h", "WARREN_IDEMPOTENCY_TTL"),
+      retention: {
+        succeeded: parseMs(env.WARREN_RETENTION ?? "7d", "WARREN_RETENTION"),
+        dead: parseMs(env.WARREN_RETENTION_DEAD ?? "30d", "WARREN_RETENTION_DEAD"),
+      },
+      pruneIntervalMs: parseMs(env.WARREN_PRUNE_INTERVAL ?? "1m", "WARREN_PRUNE_INTERVAL"),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,

@@ -54,6 +54,11 @@ export interface HandlerConfig {
    */
   callback?: string;
   /**
+   * How long its tasks are kept after they end, overriding `WARREN_RETENTION` (a duration), or
+   * by how they ended: `{ succeeded: "1d", dead: "90d" }`.
+   */
+  retention?: Duration | { succeeded?: Duration; dead?: Duration };
+  /**
    * Where in the payload its idempotency key is, for requests that send no `Idempotency-Key`:
    * a JSON Pointer such as `"/order_id"`, or several. Two POSTs whose payloads hold the same
    * values there make one task.
@@ -97,6 +102,8 @@ export interface ResolvedHandlerConfig {
   files: Record<string, ResolvedFileSpec>;
   /** JSON Pointers into the payload its idempotency key is made of; empty for none. */
   idempotencyKey: string[];
+  /** Its own retention, in ms, where it sets one (else the settings' apply). */
+  retention: { succeeded?: number; dead?: number };
 }
 
 /** What a handler gets besides its payload. */
@@ -219,6 +226,7 @@ const CONFIG_FIELDS = [
   "callback",
   "files",
   "idempotencyKey",
+  "retention",
 ];
 
 /**
@@ -256,6 +264,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     callback: callbackUrl(fields.callback, `${where}: config.callback`),
     files: fileSpecs(fields.files, `${where}: config.files`),
     idempotencyKey: pointers(fields.idempotencyKey, `${where}: config.idempotencyKey`),
+    retention: retention(fields.retention, `${where}: config.retention`),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -271,6 +280,24 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schema = fields.schema as JsonSchema;
   }
   return resolved;
+}
+
+function retention(value: unknown, name: string): { succeeded?: number; dead?: number } {
+  if (value === undefined) return {};
+  const rule = typeof value === "object" && value !== null
+    ? value
+    : { succeeded: value, dead: value };
+  const { succeeded, dead, ...rest } = rule as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) {
+    throw new HandlerError(`${name} must be a duration, or { succeeded, dead } durations`);
+  }
+  const year = 366 * 86_400_000;
+  return {
+    ...(succeeded === undefined
+      ? {}
+      : { succeeded: duration(succeeded, "7d", 1, year, `${name}.succeeded`) }),
+    ...(dead === undefined ? {} : { dead: duration(dead, "30d", 1, year, `${name}.dead`) }),
+  };
 }
 
 function pointers(value: unknown, name: string): string[] {

@@ -48,3 +48,21 @@ export function eventTaskId(eventId: string, handler: string): string {
     hex.slice(20)
   }`;
 }
+
+/**
+ * When a task id was made (ms since the epoch), for ids that tell: UUIDv7, and UUIDv8 made by
+ * {@linkcode eventTaskId} from one; undefined for any other id.
+ *
+ * @example
+ * ```ts
+ * idTime(newTaskId()); // about Date.now()
+ * idTime("order-42"); // undefined
+ * ```
+ */
+export function idTime(id: string): number | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[78][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(id)) {
+    return undefined;
+  }
+  const ms = parseInt(id.replaceAll("-", "").slice(0, 12), 16);
+  return ms > Date.UTC(2020, 0) && ms < Date.now() + 86_400_000 ? ms : undefined;
+}

@@ -93,6 +93,7 @@ export async function startWarren(
       // "draining", reads as usual. Its listener closes last, so no client is refused a
       // connection while this process still runs.
       await supervisor?.stop(config.shutdownGraceMs);
+      await api?.pruner.stop();
       await api?.broker.drainEvents();
       await api?.writer.flush();
       api?.stopFeed();

@@ -45,6 +45,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     callback: undefined,
     files: {},
     idempotencyKey: [],
+    retention: {},
   });
 });
 

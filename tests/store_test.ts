@@ -280,6 +280,45 @@ for (const [kind, withStore] of Object.entries(STORES)) {
       }
     }));
 
+  Deno.test(`${kind} store: pruning deletes ended tasks past a cutoff, with their files`, () =>
+    withStore(async (open) => {
+      const store = await open();
+      try {
+        const ended = (task: string, h: string, state: "succeeded" | "dead", at: number) => [
+          { type: "queued", id: task, handler: h, attempt: 0, at: at - 2 } as TaskEvent,
+          { type: state, id: task, handler: h, attempt: 1, at, startedAt: at - 1 } as TaskEvent,
+        ];
+        await store.apply([
+          ...ended("old-a", "a", "succeeded", 1_000),
+          ...ended("old-b", "b", "succeeded", 1_000),
+          ...ended("old-dead", "a", "dead", 1_000),
+          ...ended("new-a", "a", "succeeded", 9_000),
+          { type: "running", id: "running-a", handler: "a", attempt: 1, at: 500 },
+        ]);
+        await store.writeChunk("old-a", "f", 0, new Uint8Array([1]));
+        const rule = { state: "succeeded" as const, before: 5_000 };
+        assert.equal(await store.prune({ ...rule, handler: "a" }, 10), 1, "only a's");
+        assert.equal(await store.get("old-a"), undefined);
+        assert.equal(await store.readChunk("old-a", "f", 0), undefined, "its files too");
+        assert.ok(await store.get("old-b"), "b's waits for its own rule");
+        assert.equal(await store.prune({ ...rule, except: ["b"] }, 10), 0);
+        assert.equal(await store.prune({ ...rule, except: [] }, 10), 1);
+        assert.ok(await store.get("old-dead"), "dead tasks have their own rule");
+        assert.ok(await store.get("new-a"), "a task that ended later stays");
+        assert.ok(await store.get("running-a"), "a task that has not ended stays");
+        assert.equal(await store.prune({ state: "dead", before: 5_000, except: [] }, 10), 1);
+
+        const claim = { fingerprint: "f", taskId: "t", leaseMs: 10, ttlMs: 100 };
+        await store.claimKey({ ...claim, scope: "task:a", key: "old", now: 0 });
+        await store.claimKey({ ...claim, scope: "task:a", key: "new", now: 1_000 });
+        assert.equal(await store.pruneKeys(500, 10), 1, "the expired key");
+        const again = await store.claimKey({ ...claim, scope: "task:a", key: "new", now: 1_001 });
+        assert.equal(again.kind, "busy", "the live one is kept");
+      } finally {
+        await store.close();
+      }
+    }));
+
   Deno.test(`${kind} store: a replay is the next run; its history keeps both`, () =>
     withStore(async (open) => {
       const store = await open();

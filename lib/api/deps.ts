@@ -6,7 +6,7 @@
  */
 
 import type { TaskEvent } from "../events.ts";
-import type { CallbackSettings } from "../config.ts";
+import type { CallbackSettings, Retention } from "../config.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { NewEvent, NewTask } from "../amqp/publish.ts";
 import type { TaskStore } from "../store/store.ts";
@@ -27,6 +27,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** The longest `?wait=` (`WARREN_MAX_WAIT`), in ms. */
   maxWaitMs: number;
+  /** How long ended tasks are kept (unless their handler says otherwise). */
+  retention: Retention;
   /**
    * How long an idempotency key lives, and how long a claim on one holds it while its task is
    * being published.

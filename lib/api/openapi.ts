@@ -301,7 +301,7 @@ const ROUTES: Record<string, Record<string, Json>> = {
       responses: {
         200: json("The task.", ref("Task")),
         400: problem("A bad `wait`."),
-        404: problem("No such task."),
+        404: problem("No such task, or it expired (its title says which)."),
         503: storeAway,
       },
     },

@@ -21,6 +21,7 @@ import type { ApiDeps } from "./deps.ts";
 import { createFeed, type Feed } from "./feed.ts";
 import { createMetrics } from "./metrics.ts";
 import { createRates } from "./rates.ts";
+import { type Pruner, startPruner } from "./retention.ts";
 
 /** The parts of the api role. */
 export interface ApiParts {
@@ -28,6 +29,8 @@ export interface ApiParts {
   writer: StoreWriter;
   feed: Feed;
   broker: ApiBroker;
+  /** Deletes ended tasks past their retention. */
+  pruner: Pruner;
   /** Hears the changes this node's writer committed (what the metrics count). */
   committed(listener: (changes: TaskChange[]) => void): void;
   /** Stops following the store, closes the feed. */
@@ -72,6 +75,7 @@ export async function startApiParts(
     writer,
     feed,
     broker,
+    pruner: startPruner(store, handlers, config.retention, config.pruneIntervalMs),
     committed: (listener) => void listeners.push(listener),
     stopFeed() {
       unfollow?.();
@@ -116,6 +120,7 @@ export function apiDeps(
     feed,
     maxBodyBytes: config.maxBodyBytes,
     maxWaitMs: config.maxWaitMs,
+    retention: config.retention,
     callbacks: config.callbacks,
     idempotency: idempotencySettings(config),
     apiToken: config.apiToken,

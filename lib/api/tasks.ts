@@ -10,7 +10,7 @@ import type { Hono } from "hono";
 import { parseSecondsOrDuration } from "../duration.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
-import { newTaskId } from "../id.ts";
+import { idTime, newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
 import { compileSchema, type Validator } from "../schema.ts";
 import type { FileInfo } from "../files.ts";
@@ -103,12 +103,12 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     const task = wait > 0
       ? await awaitEnd(deps, id).until(wait, c.req.raw.signal)
       : await deps.store.get(id);
-    return task ? c.json(taskJson(task)) : unknownTask(id);
+    return task ? c.json(taskJson(task)) : unknownTask(id, deps);
   });
 
   app.get("/tasks/:id/events", async (c) => {
     const task = await deps.store.get(c.req.param("id"));
-    return task ? watchTask(c, task, deps) : unknownTask(c.req.param("id"));
+    return task ? watchTask(c, task, deps) : unknownTask(c.req.param("id"), deps);
   });
 }
 
@@ -218,12 +218,26 @@ export function unknownHandler(name: string, known: string[]): Response {
   });
 }
 
-function unknownTask(id: string): Response {
+/**
+ * A 404 for a task the store does not hold: one whose id says it was made before the shortest
+ * retention has most likely been deleted as expired, and the answer says so.
+ */
+function unknownTask(id: string, deps: Pick<ApiDeps, "retention" | "handlers">): Response {
+  const made = idTime(id);
+  const kept = Math.min(
+    deps.retention.succeeded,
+    deps.retention.dead,
+    ...deps.handlers.flatMap((h) => Object.values(h.config.retention)),
+  );
+  const expired = made !== undefined && made < Date.now() - kept;
   return problem({
-    slug: "unknown-task",
-    title: "Unknown task",
+    slug: expired ? "expired-task" : "unknown-task",
+    title: expired ? "Task expired" : "Unknown task",
     status: 404,
-    detail: `no task with id "${id}"`,
+    detail: expired
+      ? `task "${id}" has expired: ended tasks are deleted after their retention ` +
+        `(WARREN_RETENTION, WARREN_RETENTION_DEAD, or the handler's config.retention)`
+      : `no task with id "${id}"`,
   });
 }
 

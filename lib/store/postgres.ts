@@ -89,6 +89,8 @@ const MIGRATIONS = [
      PRIMARY KEY (scope, key)
    );
    CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);`,
+  // Ended tasks by when they ended, for pruning.
+  `CREATE INDEX tasks_ended ON tasks (state, finished_at);`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */
@@ -188,6 +190,31 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       }).catch(away);
       recent.forget(id);
       return deleted;
+    },
+
+    async prune(rule, limit) {
+      const only = rule.handler === undefined
+        ? sql`NOT (handler = ANY(${rule.except ?? []}))`
+        : sql`handler = ${rule.handler}`;
+      const rows = await sql`
+        WITH doomed AS (
+          SELECT id FROM tasks
+          WHERE state = ${rule.state} AND finished_at < ${rule.before} AND ${only}
+          ORDER BY finished_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+        ), chunks AS (
+          DELETE FROM file_chunks WHERE task_id IN (SELECT id FROM doomed)
+        )
+        DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id`.catch(away);
+      for (const row of rows) recent.forget(row.id as string);
+      return rows.length;
+    },
+
+    async pruneKeys(now, limit) {
+      const rows = await sql`
+        DELETE FROM idempotency_keys WHERE (scope, key) IN (
+          SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${now} LIMIT ${limit}
+        ) RETURNING key`.catch(away);
+      return rows.length;
     },
 
     ...postgresFiles(sql, away),

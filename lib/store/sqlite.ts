@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_handler ON tasks (handler);
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (state, finished_at);
 `;
 
 /** Task records kept in memory for folding events without a read. */
@@ -221,6 +222,40 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
         db.exec("ROLLBACK");
         throw error;
       }
+    },
+
+    prune(rule, limit) {
+      const only = rule.handler === undefined
+        ? `handler NOT IN (${(rule.except ?? []).map(() => "?").join(", ")})`
+        : "handler = ?";
+      const names = rule.handler === undefined ? rule.except ?? [] : [rule.handler];
+      const ids = (db.prepare(
+        `SELECT id FROM tasks WHERE state = ? AND finished_at < ? AND ${only}
+         ORDER BY finished_at LIMIT ?`,
+      ).all(rule.state, rule.before, ...names, limit) as { id: string }[]).map((row) => row.id);
+      db.exec("BEGIN");
+      try {
+        const chunks = db.prepare("DELETE FROM file_chunks WHERE task_id = ?");
+        const task = db.prepare("DELETE FROM tasks WHERE id = ?");
+        for (const id of ids) {
+          chunks.run(id);
+          task.run(id);
+          recent.delete(id);
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+      return Promise.resolve(ids.length);
+    },
+
+    pruneKeys(now, limit) {
+      const { changes } = db.prepare(
+        `DELETE FROM idempotency_keys WHERE (scope, key) IN (
+           SELECT scope, key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
+      ).run(now, limit);
+      return Promise.resolve(Number(changes));
     },
 
     ...sqliteFiles(db),

@@ -21,6 +21,17 @@ export interface TaskChange {
   steps: HistoryEntry[];
 }
 
+/** Which ended tasks {@linkcode TaskStore.prune} deletes. */
+export interface PruneRule {
+  state: "succeeded" | "dead";
+  /** Ended before this, ms since the epoch. */
+  before: number;
+  /** Only this handler's tasks… */
+  handler?: string;
+  /** …or every handler's but these. */
+  except?: string[];
+}
+
 /** Filters of {@linkcode TaskStore.list}. */
 export interface TaskFilter {
   handler?: string;
@@ -73,6 +84,14 @@ export interface TaskStore extends FileChunks, IdempotencyKeys {
   dropDeadLetters(ids: string[]): Promise<void>;
   /** Deletes a task and its files at once; resolves false when there was no such task. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Deletes up to `limit` tasks (with their files) in `rule.state` that ended before
+   * `rule.before`, of `rule.handler` or of every handler but `rule.except`, oldest first;
+   * resolves with how many.
+   */
+  prune(rule: PruneRule, limit: number): Promise<number>;
+  /** Deletes up to `limit` idempotency keys that expired by `now`; resolves with how many. */
+  pruneKeys(now: number, limit: number): Promise<number>;
   /**
    * Hears every change any writer commits, this process's and other api nodes' (a store shared
    * by several nodes has it; a store with one writer does not need it). Returns the function
