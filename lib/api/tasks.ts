@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { parseSecondsOrDuration } from "../duration.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
@@ -38,47 +38,38 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     if (h.config.schema !== undefined) validators.set(h.name, compileSchema(h.config.schema));
   }
 
-  app.post(
-    "/tasks/:handler",
-    payloadLimit(deps.maxBodyBytes),
-    async (c) => {
-      const name = c.req.param("handler");
-      const handler = handlers.get(name);
-      if (!handler) return unknownHandler(name, [...handlers.keys()]);
-      const delay = parseDelay(c.req.query("delay"));
-      if (typeof delay === "string") return badQuery(delay);
-      const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
-      if (typeof wait === "string") return badQuery(wait);
-      const callback = readCallback(c.req.header("callback-url"), deps);
-      if (callback instanceof Response) return callback;
-      const key = readKey(c.req.header("idempotency-key"));
-      if (key instanceof Response) return key;
-      deps.admit(); // before reading the body: a refusal costs nothing
+  app.post("/tasks/:handler", payloadLimit(deps.maxBodyBytes), async (c) => {
+    const name = c.req.param("handler");
+    const handler = handlers.get(name);
+    if (!handler) return unknownHandler(name, [...handlers.keys()]);
+    const options = readOptions(c, deps);
+    if (options instanceof Response) return options;
+    deps.admit(); // before reading the body: a refusal costs nothing
 
-      const id = newTaskId();
-      const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
-      if (body instanceof Response) return body;
-      const outcome = await underKey(deps, {
-        scope: taskScope(name),
-        key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
-        fingerprint: body.fingerprint([name, delay, callback ?? null]),
-        taskId: id,
-      }, (taskId) => enqueue(deps, { ...body, id: taskId, handler: name, callback }, delay));
-      // The upload went to waste: the request was refused, or a repeat, or published as an
-      // earlier one's task.
-      if (body.files.length && (outcome instanceof Response || outcome.taskId !== id)) {
-        await deps.store.deleteFiles(id);
-      }
-      if (outcome instanceof Response) return outcome;
-      c.header("location", taskLinks(outcome.taskId).self);
-      if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
-      const ended = wait > 0
-        ? await awaitEnd(deps, outcome.taskId).until(wait, c.req.raw.signal)
-        : undefined;
-      if (ended && isTerminal(ended.state)) return c.json(taskJson(ended), 200);
-      return c.body(outcome.answer, 202, { "content-type": "application/json" });
-    },
-  );
+    const id = newTaskId();
+    const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
+    if (body instanceof Response) return body;
+    const { delay, wait, callback, key } = options;
+    const outcome = await underKey(deps, {
+      scope: taskScope(name),
+      key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
+      fingerprint: body.fingerprint([name, delay, callback ?? null]),
+      taskId: id,
+    }, (taskId) => enqueue(deps, { ...body, id: taskId, handler: name, callback }, delay));
+    // The upload went to waste: the request was refused, or a repeat, or published as an
+    // earlier one's task.
+    if (body.files.length && (outcome instanceof Response || outcome.taskId !== id)) {
+      await deps.store.deleteFiles(id);
+    }
+    if (outcome instanceof Response) return outcome;
+    c.header("location", taskLinks(outcome.taskId).self);
+    if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
+    const ended = wait > 0
+      ? await awaitEnd(deps, outcome.taskId).until(wait, c.req.raw.signal)
+      : undefined;
+    if (ended && isTerminal(ended.state)) return c.json(taskJson(ended), 200);
+    return c.body(outcome.answer, 202, { "content-type": "application/json" });
+  });
 
   app.get("/tasks", async (c) => {
     const handler = c.req.query("handler") || undefined;
@@ -110,6 +101,27 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     const task = await deps.store.get(c.req.param("id"));
     return task ? watchTask(c, task, deps) : unknownTask(c.req.param("id"), deps);
   });
+}
+
+/** What a POST asks besides its payload: its query parameters and headers. */
+interface PostOptions {
+  delay: number;
+  wait: number;
+  callback: string | undefined;
+  key: string | undefined;
+}
+
+/** Reads a POST's options, or the 400 that refuses one. */
+function readOptions(c: Context, deps: ApiDeps): PostOptions | Response {
+  const delay = parseDelay(c.req.query("delay"));
+  if (typeof delay === "string") return badQuery(delay);
+  const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
+  if (typeof wait === "string") return badQuery(wait);
+  const callback = readCallback(c.req.header("callback-url"), deps);
+  if (callback instanceof Response) return callback;
+  const key = readKey(c.req.header("idempotency-key"));
+  if (key instanceof Response) return key;
+  return { delay, wait, callback, key };
 }
 
 /** A POST's body as read: its payload, its files (stored already), and its fingerprint. */

@@ -19,6 +19,7 @@ import type { TaskEvent } from "../events.ts";
 import { type BatchEntry, changesOf, foldBatch } from "./batch.ts";
 import { followStore } from "./postgres_follow.ts";
 import { postgresFiles } from "./postgres_files.ts";
+import { postgresRemoval } from "./postgres_prune.ts";
 import { postgresKeys } from "./postgres_keys.ts";
 import { createPeers } from "./postgres_peers.ts";
 import {
@@ -183,40 +184,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
       for (const id of ids) recent.forget(id);
     },
 
-    async delete(id) {
-      const deleted = await sql.begin(async (tx) => {
-        await tx`DELETE FROM file_chunks WHERE task_id = ${id}`;
-        return (await tx`DELETE FROM tasks WHERE id = ${id}`).count > 0;
-      }).catch(away);
-      recent.forget(id);
-      return deleted;
-    },
-
-    async prune(rule, limit) {
-      const only = rule.handler === undefined
-        ? sql`NOT (handler = ANY(${rule.except ?? []}))`
-        : sql`handler = ${rule.handler}`;
-      const rows = await sql`
-        WITH doomed AS (
-          SELECT id FROM tasks
-          WHERE state = ${rule.state} AND finished_at < ${rule.before} AND ${only}
-          ORDER BY finished_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
-        ), chunks AS (
-          DELETE FROM file_chunks WHERE task_id IN (SELECT id FROM doomed)
-        )
-        DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id`.catch(away);
-      for (const row of rows) recent.forget(row.id as string);
-      return rows.length;
-    },
-
-    async pruneKeys(now, limit) {
-      const rows = await sql`
-        DELETE FROM idempotency_keys WHERE (scope, key) IN (
-          SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${now} LIMIT ${limit}
-        ) RETURNING key`.catch(away);
-      return rows.length;
-    },
-
+    ...postgresRemoval(sql, away, (id) => recent.forget(id)),
     ...postgresFiles(sql, away),
     ...postgresKeys(sql, away),
 

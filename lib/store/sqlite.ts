@@ -210,54 +210,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
       return Promise.resolve();
     },
 
-    delete(id: string) {
-      db.exec("BEGIN");
-      try {
-        db.prepare("DELETE FROM file_chunks WHERE task_id = ?").run(id);
-        const { changes } = db.prepare("DELETE FROM tasks WHERE id = ?").run(id);
-        db.exec("COMMIT");
-        recent.delete(id);
-        return Promise.resolve(changes > 0);
-      } catch (error) {
-        db.exec("ROLLBACK");
-        throw error;
-      }
-    },
-
-    prune(rule, limit) {
-      const only = rule.handler === undefined
-        ? `handler NOT IN (${(rule.except ?? []).map(() => "?").join(", ")})`
-        : "handler = ?";
-      const names = rule.handler === undefined ? rule.except ?? [] : [rule.handler];
-      const ids = (db.prepare(
-        `SELECT id FROM tasks WHERE state = ? AND finished_at < ? AND ${only}
-         ORDER BY finished_at LIMIT ?`,
-      ).all(rule.state, rule.before, ...names, limit) as { id: string }[]).map((row) => row.id);
-      db.exec("BEGIN");
-      try {
-        const chunks = db.prepare("DELETE FROM file_chunks WHERE task_id = ?");
-        const task = db.prepare("DELETE FROM tasks WHERE id = ?");
-        for (const id of ids) {
-          chunks.run(id);
-          task.run(id);
-          recent.delete(id);
-        }
-        db.exec("COMMIT");
-      } catch (error) {
-        db.exec("ROLLBACK");
-        throw error;
-      }
-      return Promise.resolve(ids.length);
-    },
-
-    pruneKeys(now, limit) {
-      const { changes } = db.prepare(
-        `DELETE FROM idempotency_keys WHERE (scope, key) IN (
-           SELECT scope, key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
-      ).run(now, limit);
-      return Promise.resolve(Number(changes));
-    },
-
+    ...sqliteRemoval(db, (id) => recent.delete(id)),
     ...sqliteFiles(db),
     ...sqliteKeys(db),
 
@@ -384,6 +337,65 @@ function sqliteKeys(db: DatabaseSync): IdempotencyKeys {
     releaseKey(scope, key, taskId) {
       release.run(scope, key, taskId);
       return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Deleting tasks from the SQLite file: one with its files, or the ended ones past a cutoff, in a
+ * batch; and expired idempotency keys. `forget` drops a deleted task from the process's copies.
+ */
+function sqliteRemoval(
+  db: DatabaseSync,
+  forget: (id: string) => void,
+): Pick<TaskStore, "delete" | "prune" | "pruneKeys"> {
+  return {
+    delete(id: string) {
+      db.exec("BEGIN");
+      try {
+        db.prepare("DELETE FROM file_chunks WHERE task_id = ?").run(id);
+        const { changes } = db.prepare("DELETE FROM tasks WHERE id = ?").run(id);
+        db.exec("COMMIT");
+        forget(id);
+        return Promise.resolve(changes > 0);
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+
+    prune(rule, limit) {
+      const only = rule.handler === undefined
+        ? `handler NOT IN (${(rule.except ?? []).map(() => "?").join(", ")})`
+        : "handler = ?";
+      const names = rule.handler === undefined ? rule.except ?? [] : [rule.handler];
+      const ids = (db.prepare(
+        `SELECT id FROM tasks WHERE state = ? AND finished_at < ? AND ${only}
+         ORDER BY finished_at LIMIT ?`,
+      ).all(rule.state, rule.before, ...names, limit) as { id: string }[]).map((row) => row.id);
+      db.exec("BEGIN");
+      try {
+        const chunks = db.prepare("DELETE FROM file_chunks WHERE task_id = ?");
+        const task = db.prepare("DELETE FROM tasks WHERE id = ?");
+        for (const id of ids) {
+          chunks.run(id);
+          task.run(id);
+          forget(id);
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+      return Promise.resolve(ids.length);
+    },
+
+    pruneKeys(now, limit) {
+      const { changes } = db.prepare(
+        `DELETE FROM idempotency_keys WHERE (scope, key) IN (
+           SELECT scope, key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`,
+      ).run(now, limit);
+      return Promise.resolve(Number(changes));
     },
   };
 }
