@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { SchemaViolation, Validator } from "./schema.ts";
+import { describeViolations, type SchemaViolation, type Validator } from "./schema.ts";
 
 /**
  * Deepest nesting of arrays and objects a payload, result or progress value may have (as
@@ -68,7 +68,7 @@ export function readPayload(
       ok: false,
       refusal: {
         kind: "schema",
-        detail: violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+        detail: describeViolations(violations),
         violations,
       },
     };

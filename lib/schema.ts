@@ -20,6 +20,19 @@ export interface SchemaViolation {
 /** Checks a value; returns the violations, or an empty list when it matches. */
 export type Validator = (value: unknown) => SchemaViolation[];
 
+/**
+ * Violations as one line, for a problem's detail or an error's message.
+ *
+ * @example
+ * ```ts
+ * describeViolations([{ pointer: "", message: "must have required property 'n'" }]);
+ * // "payload must have required property 'n'"
+ * ```
+ */
+export function describeViolations(violations: SchemaViolation[]): string {
+  return violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; ");
+}
+
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
 // ajv-formats is a CommonJS module whose default export is the plugin function.
 (addFormats as unknown as (ajv: Ajv) => void)(ajv);

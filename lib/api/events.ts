@@ -11,7 +11,7 @@ import type { Hono } from "hono";
 import type { TaskEvent } from "../events.ts";
 import { eventTaskId, newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
-import { compileSchema, type Validator } from "../schema.ts";
+import { compileSchema, describeViolations, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
 import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
@@ -33,7 +33,7 @@ function refusedBySubscriber(
     return refusedPayload({
       kind: "schema",
       detail: `the payload does not match the schema of subscriber "${name}": ` +
-        violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+        describeViolations(violations),
       violations,
     });
   }

@@ -12,7 +12,7 @@ import type { NewTask } from "../amqp/publish.ts";
 import { isTerminal, TASK_STATES, type TaskState } from "../events.ts";
 import { idTime, newTaskId } from "../id.ts";
 import { readPayload } from "../payload.ts";
-import { compileSchema, type Validator } from "../schema.ts";
+import { compileSchema, describeViolations, type Validator } from "../schema.ts";
 import type { FileInfo } from "../files.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -165,7 +165,7 @@ async function readBody(
     await deps.store.deleteFiles(id);
     return refusedPayload({
       kind: "schema",
-      detail: violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+      detail: describeViolations(violations),
       violations,
     });
   }

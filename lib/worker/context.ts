@@ -12,7 +12,7 @@ import type { TaskEvent } from "../events.ts";
 import type { Context } from "../handler.ts";
 import { newTaskId } from "../id.ts";
 import { toJson } from "../payload.ts";
-import { compileSchema, type Validator } from "../schema.ts";
+import { compileSchema, describeViolations, type Validator } from "../schema.ts";
 import { acceptedAnswer, derivedKey, fingerprint, taskScope } from "../idempotency.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { AskKeys } from "./keys.ts";
@@ -138,7 +138,7 @@ function check(schemas: Schemas, call: string, handler: string, payload: unknown
   if (violations.length > 0) {
     throw new Error(
       `${call}: the payload does not match the schema of "${handler}": ` +
-        violations.map((v) => `${v.pointer || "payload"} ${v.message}`).join("; "),
+        describeViolations(violations),
     );
   }
 }
