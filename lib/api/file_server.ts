@@ -9,8 +9,7 @@
  */
 
 import type { Channel } from "amqplib";
-import { answer } from "../amqp/rpc.ts";
-import { settle } from "../amqp/settle.ts";
+import { Refusal, serveCalls } from "../amqp/rpc.ts";
 import type { Topology } from "../amqp/topology.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import type { FileChunks } from "../store/store.ts";
@@ -38,23 +37,15 @@ export interface FileServerDeps {
  * ```
  */
 export async function serveFiles(ch: Channel, deps: FileServerDeps): Promise<void> {
-  await ch.prefetch(PREFETCH);
-  await ch.consume(deps.names.filesQueue, (message) => {
-    if (!message) return void ch.close().catch(() => {}); // the queue was deleted: reconnect
-    const reply = (body: Uint8Array, error?: string) =>
-      settle(() => {
-        answer(ch, message, body, error ? { "x-warren-error": error } : {});
-        ch.ack(message);
-      });
-    const request = parseRequest(message.content);
-    if (!request) return reply(new Uint8Array(), "a malformed request");
-    deps.store.readChunk(request.task, request.field, request.seq).then(
-      (chunk) => reply(chunk ?? new Uint8Array(), chunk ? undefined : "no such file chunk"),
-      (error) => {
-        deps.log.warn("cannot read a file chunk now ({error})", { error: errorMessage(error) });
-        reply(new Uint8Array(), "the store cannot be read now; try again");
-      },
-    );
+  await serveCalls(ch, deps.names.filesQueue, PREFETCH, async (body) => {
+    const request = parseRequest(body);
+    if (!request) throw new Refusal("a malformed request");
+    const chunk = await deps.store.readChunk(request.task, request.field, request.seq);
+    if (!chunk) throw new Refusal("no such file chunk");
+    return chunk;
+  }, (error) => {
+    deps.log.warn("cannot read a file chunk now ({error})", { error: errorMessage(error) });
+    return "the store cannot be read now; try again";
   });
 }
 

@@ -12,9 +12,8 @@
  */
 
 import type { Channel } from "amqplib";
-import { answer } from "../amqp/rpc.ts";
+import { Refusal, serveCalls } from "../amqp/rpc.ts";
 import { acceptedAnswer } from "../idempotency.ts";
-import { settle } from "../amqp/settle.ts";
 import type { Topology } from "../amqp/topology.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import type { IdempotencyKeys, KeyVerdict } from "../store/keys.ts";
@@ -54,29 +53,17 @@ export interface KeyRequest {
  * ```
  */
 export async function serveKeys(ch: Channel, deps: KeyServerDeps): Promise<void> {
-  await ch.prefetch(16);
-  await ch.consume(deps.names.keysQueue, (message) => {
-    if (!message) return void ch.close().catch(() => {}); // the queue was deleted: reconnect
-    const reply = (body: unknown, error?: string) =>
-      settle(() => {
-        answer(
-          ch,
-          message,
-          new TextEncoder().encode(JSON.stringify(body)),
-          error ? { "x-warren-error": error } : {},
-        );
-        ch.ack(message);
-      });
+  await serveCalls(ch, deps.names.keysQueue, 16, async (body) => {
     let request: KeyRequest;
     try {
-      request = JSON.parse(new TextDecoder().decode(message.content));
+      request = JSON.parse(new TextDecoder().decode(body));
     } catch {
-      return reply(null, "a malformed request");
+      throw new Refusal("a malformed request");
     }
-    decide(request, deps).then(reply, (error) => {
-      deps.log.warn("cannot answer about a key now ({error})", { error: errorMessage(error) });
-      reply(null, "the store cannot be reached now; try again");
-    });
+    return new TextEncoder().encode(JSON.stringify(await decide(request, deps)));
+  }, (error) => {
+    deps.log.warn("cannot answer about a key now ({error})", { error: errorMessage(error) });
+    return "the store cannot be reached now; try again";
   });
 }
 

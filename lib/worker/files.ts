@@ -99,10 +99,7 @@ async function chunkFetcher(deps: FileDeps): Promise<ChunkFetcher> {
   return {
     async get(request) {
       const body = new TextEncoder().encode(JSON.stringify(request));
-      const message = await caller.call(body, `file "${request.field}"`);
-      const error = message.properties.headers?.["x-warren-error"];
-      if (error) throw new Error(`file "${request.field}": ${error}`);
-      return new Uint8Array(message.content);
+      return await caller.call(body, `file "${request.field}"`);
     },
     close: () => caller.close(),
   };

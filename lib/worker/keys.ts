@@ -37,13 +37,11 @@ export function keyAsker(deps: { names: Topology; open(): Promise<Channel> }): A
   return async (request) => {
     const caller = await openCaller(await deps.open(), deps.names.keysQueue, ANSWER_MS);
     try {
-      const message = await caller.call(
+      const answer = await caller.call(
         new TextEncoder().encode(JSON.stringify(request)),
         `idempotency key "${request.key}"`,
       );
-      const error = message.properties.headers?.["x-warren-error"];
-      if (error) throw new Error(`idempotency key "${request.key}": ${error}`);
-      return JSON.parse(new TextDecoder().decode(message.content));
+      return JSON.parse(new TextDecoder().decode(answer));
     } finally {
       await caller.close();
     }
