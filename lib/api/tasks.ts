@@ -65,7 +65,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     c.header("location", taskLinks(outcome.taskId).self);
     if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
     const ended = wait > 0
-      ? await awaitEnd(deps, outcome.taskId).until(wait, c.req.raw.signal)
+      ? await awaitEnd(deps, outcome.taskId, wait, c.req.raw.signal)
       : undefined;
     if (ended && isTerminal(ended.state)) return c.json(taskJson(ended), 200);
     return c.body(outcome.answer, 202, { "content-type": "application/json" });
@@ -92,7 +92,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     const wait = parseWait(c.req.query("wait"), deps.maxWaitMs);
     if (typeof wait === "string") return badQuery(wait);
     const task = wait > 0
-      ? await awaitEnd(deps, id).until(wait, c.req.raw.signal)
+      ? await awaitEnd(deps, id, wait, c.req.raw.signal)
       : await deps.store.get(id);
     return task ? c.json(taskJson(task)) : unknownTask(id, deps);
   });

@@ -33,29 +33,23 @@ export function parseWait(text: string | undefined, maxMs: number): number | str
   return Math.min(ms, maxMs);
 }
 
-/** A wait for one task's end, begun before the task can change; see {@linkcode awaitEnd}. */
-export interface EndWatch {
-  /**
-   * Resolves with the task once it is terminal, or as it is when `ms` pass or `signal` aborts;
-   * undefined for a task the store does not know.
-   */
-  until(ms: number, signal: AbortSignal): Promise<TaskRecord | undefined>;
-  /** Stops listening (`until` does so itself when it resolves). */
-  stop(): void;
-}
-
 /**
- * Starts listening for task `id`'s end: begin it before the task can end (before a POST
- * publishes), so that no change falls between the publish and the wait.
+ * Waits up to `ms` for task `id` to end, or until `signal` aborts: resolves with the task once it
+ * is terminal, or as it is then; undefined for a task the store does not know. It listens first
+ * and reads after, so an end between the two is not missed.
  *
  * @example
  * ```ts
  * declare const deps: import("./deps.ts").ApiDeps;
- * const watch = awaitEnd(deps, "t-1");
- * const task = await watch.until(30_000, AbortSignal.timeout(60_000));
+ * const task = await awaitEnd(deps, "t-1", 30_000, AbortSignal.timeout(60_000));
  * ```
  */
-export function awaitEnd(deps: Pick<ApiDeps, "feed" | "store">, id: string): EndWatch {
+export async function awaitEnd(
+  deps: Pick<ApiDeps, "feed" | "store">,
+  id: string,
+  ms: number,
+  signal: AbortSignal,
+): Promise<TaskRecord | undefined> {
   const ended = Promise.withResolvers<void>();
   let last: TaskRecord | undefined;
   const unsubscribe = deps.feed.subscribe(id, (change) => {
@@ -63,24 +57,18 @@ export function awaitEnd(deps: Pick<ApiDeps, "feed" | "store">, id: string): End
     last = change?.task; // undefined when the feed closes: the server is stopping
     ended.resolve();
   });
-  return {
-    stop: unsubscribe,
-    async until(ms, signal) {
-      try {
-        if (last) return last;
-        const now = await deps.store.get(id);
-        if (!now || isTerminal(now.state) || ms <= 0) return now;
-        const timer = setTimeout(ended.resolve, ms);
-        const abort = () => ended.resolve();
-        signal.addEventListener("abort", abort, { once: true });
-        await ended.promise;
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        // Out of time: read once, in case a notice of its end was lost with a connection.
-        return last ?? await deps.store.get(id);
-      } finally {
-        unsubscribe();
-      }
-    },
-  };
+  try {
+    const now = await deps.store.get(id);
+    if (!now || isTerminal(now.state) || ms <= 0) return now;
+    const timer = setTimeout(ended.resolve, ms);
+    const abort = () => ended.resolve();
+    signal.addEventListener("abort", abort, { once: true });
+    await ended.promise;
+    clearTimeout(timer);
+    signal.removeEventListener("abort", abort);
+    // Out of time: read once, in case a notice of its end was lost with a connection.
+    return last ?? await deps.store.get(id);
+  } finally {
+    unsubscribe();
+  }
 }
