@@ -89,14 +89,14 @@ async function start(message: StartMessage): Promise<void> {
     return pub;
   };
   /** What asks the api over the broker needs: a channel of its own on this connection. */
-  const fileDeps = {
+  const askApi = {
     names,
     open: () => {
       if (!consumer) throw new Error("not connected to the broker; try again");
       return consumer.openChannel();
     },
   };
-  const keys = keyAsker(fileDeps);
+  const keys = keyAsker(askApi);
   const enqueue = createEnqueue({
     schemas,
     keys,
@@ -122,7 +122,7 @@ async function start(message: StartMessage): Promise<void> {
         report,
         enqueue,
         publish,
-        files: task.files && taskFiles(task.id, task.files, fileDeps),
+        files: task.files && taskFiles(task.id, task.files, askApi),
       }),
   });
   consumer = startConsumer({
