@@ -59,6 +59,11 @@ export interface Config {
   retention: Retention;
   /** How often the api deletes what outlived its retention (`WARREN_PRUNE_INTERVAL`). */
   pruneIntervalMs: number;
+  /**
+   * How late a schedule's tick may be and still run on its own (`WARREN_SCHEDULE_MISFIRE`):
+   * ticks missed for longer (everything was down) run once.
+   */
+  scheduleMisfireMs: number;
   /** How long a stop waits for in-flight handlers. */
   shutdownGraceMs: number;
   logLevel: "debug" | "info" | "warning" | "error";
@@ -192,6 +197,10 @@ export function loadConfig(
         dead: parseMs(env.WARREN_RETENTION_DEAD ?? "30d", "WARREN_RETENTION_DEAD"),
       },
       pruneIntervalMs: parseMs(env.WARREN_PRUNE_INTERVAL ?? "1m", "WARREN_PRUNE_INTERVAL"),
+      scheduleMisfireMs: parseMs(
+        env.WARREN_SCHEDULE_MISFIRE ?? "1m",
+        "WARREN_SCHEDULE_MISFIRE",
+      ),
       shutdownGraceMs: parseMs(env.WARREN_SHUTDOWN_GRACE ?? "30s", "WARREN_SHUTDOWN_GRACE"),
       logLevel: logLevel as Config["logLevel"],
       logFormat,

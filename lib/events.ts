@@ -8,10 +8,10 @@
 import type { FileInfo } from "./files.ts";
 
 /**
- * The states a task moves through; `succeeded` and `dead` are terminal (until a dead task is
- * replayed). `retrying` means an attempt failed and the next one waits for its backoff.
+ * The states a task moves through; `succeeded`, `dead` and `cancelled` are terminal (until a dead
+ * task is replayed). `retrying` means an attempt failed and the next one waits for its backoff.
  */
-export type TaskState = "queued" | "running" | "retrying" | "succeeded" | "dead";
+export type TaskState = "queued" | "running" | "retrying" | "succeeded" | "dead" | "cancelled";
 
 /** All task states, in the order a task reaches them. */
 export const TASK_STATES: readonly TaskState[] = [
@@ -20,13 +20,15 @@ export const TASK_STATES: readonly TaskState[] = [
   "retrying",
   "succeeded",
   "dead",
+  "cancelled",
 ];
 
 /**
- * What an event reports: a state change, progress within the running state, or a delivery of
- * the task's callback (which only adds a step to its history).
+ * What an event reports: a state change, progress within the running state, a delivery of the
+ * task's callback, or a cancel asked of a running task (these two only add a step to its
+ * history).
  */
-export type EventType = TaskState | "progress" | "callback";
+export type EventType = TaskState | "progress" | "callback" | "cancel";
 
 /** A failure, as recorded on a dead task. */
 export interface TaskError {
@@ -64,7 +66,10 @@ export interface TaskEvent {
   payload?: unknown;
   /** The event the task was made from; on the events that carry its payload. */
   event?: EventOrigin;
-  /** On `succeeded` and `dead`: where its callback goes (the recorder sends it). */
+  /**
+   * Where its callback goes: on `queued` and `retrying` for the store to keep (a cancel sends
+   * it), and on the ends, for the recorder to send it.
+   */
   callback?: string;
   /** On `queued`: the files uploaded with it. */
   files?: FileInfo[];
@@ -75,5 +80,5 @@ export interface TaskEvent {
 
 /** Whether a state is final. */
 export function isTerminal(state: TaskState): boolean {
-  return state === "succeeded" || state === "dead";
+  return state === "succeeded" || state === "dead" || state === "cancelled";
 }

@@ -21,7 +21,8 @@
 import type { EventOrigin } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { type Duration, parseDuration } from "./duration.ts";
-import { compileSchema, type JsonSchema } from "./schema.ts";
+import { readSchedule, type Schedule, type ScheduleConfig } from "./schedule.ts";
+import { compileSchema, describeViolations, type JsonSchema } from "./schema.ts";
 import { parseSize } from "./size.ts";
 import { patternProblem } from "./topics.ts";
 
@@ -69,6 +70,12 @@ export interface HandlerConfig {
    * reads them as `ctx.files[name]`.
    */
   files?: Record<string, FileSpec>;
+  /**
+   * Runs a task on a schedule: a cron expression, five fields (`"0 * * * *"`: each hour) or six
+   * with a second first, read in UTC; or `{ cron, timezone, payload }` for a time zone and the
+   * tasks' payload (default `{}`). Each tick makes one task, however many api processes run.
+   */
+  schedule?: ScheduleConfig;
 }
 
 /** One file a handler accepts. */
@@ -104,6 +111,8 @@ export interface ResolvedHandlerConfig {
   idempotencyKey: string[];
   /** Its own retention, in ms, where it sets one (else the settings' apply). */
   retention: { succeeded?: number; dead?: number };
+  /** Its schedule, if it has one. */
+  schedule: Schedule | undefined;
 }
 
 /** What a handler gets besides its payload. */
@@ -227,6 +236,7 @@ const CONFIG_FIELDS = [
   "files",
   "idempotencyKey",
   "retention",
+  "schedule",
 ];
 
 /**
@@ -265,6 +275,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     files: fileSpecs(fields.files, `${where}: config.files`),
     idempotencyKey: pointers(fields.idempotencyKey, `${where}: config.idempotencyKey`),
     retention: retention(fields.retention, `${where}: config.retention`),
+    schedule: undefined,
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -279,7 +290,28 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     }
     resolved.schema = fields.schema as JsonSchema;
   }
+  if (fields.schedule !== undefined) {
+    resolved.schedule = scheduleOf(fields.schedule, resolved.schema, `${where}: config.schedule`);
+  }
   return resolved;
+}
+
+/** Reads a schedule, whose payload must meet the handler's schema. */
+function scheduleOf(value: unknown, schema: JsonSchema | undefined, name: string): Schedule {
+  let schedule: Schedule;
+  try {
+    schedule = readSchedule(value as ScheduleConfig, name);
+  } catch (error) {
+    throw new HandlerError((error as Error).message);
+  }
+  const violations = schema === undefined ? [] : compileSchema(schema)(schedule.payload);
+  if (violations.length > 0) {
+    throw new HandlerError(
+      `${name}.payload does not meet config.schema: ` +
+        describeViolations(violations),
+    );
+  }
+  return schedule;
 }
 
 function retention(value: unknown, name: string): { succeeded?: number; dead?: number } {

@@ -36,10 +36,32 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
  * ```
  */
 export function eventTaskId(eventId: string, handler: string): string {
-  const digest = createHash("sha256").update(`${eventId}\n${handler}`).digest();
-  if (UUID_V7.test(eventId)) {
-    const time = eventId.replaceAll("-", "").slice(0, 12);
-    for (let i = 0; i < 6; i++) digest[i] = parseInt(time.slice(2 * i, 2 * i + 2), 16);
+  const time = UUID_V7.test(eventId)
+    ? parseInt(eventId.replaceAll("-", "").slice(0, 12), 16)
+    : undefined;
+  return derivedId(`${eventId}\n${handler}`, time);
+}
+
+/**
+ * The id of the task a schedule's tick makes: the same on every api process that works it out,
+ * so a tick makes one task however many of them do. A UUIDv8 whose first 48 bits are the tick's
+ * time.
+ *
+ * @example
+ * ```ts
+ * scheduleTaskId("report", 1_767_225_600_000) === scheduleTaskId("report", 1_767_225_600_000); // true
+ * idTime(scheduleTaskId("report", 1_767_225_600_000)); // 1767225600000
+ * ```
+ */
+export function scheduleTaskId(handler: string, tick: number): string {
+  return derivedId(`schedule\n${handler}\n${tick}`, tick);
+}
+
+/** A UUIDv8 of a SHA-256 of `seed`, whose first 48 bits are `time` (ms) when given. */
+function derivedId(seed: string, time: number | undefined): string {
+  const digest = createHash("sha256").update(seed).digest();
+  if (time !== undefined) {
+    for (let i = 0; i < 6; i++) digest[i] = Math.floor(time / 2 ** (8 * (5 - i))) & 0xff;
   }
   digest[6] = (digest[6] & 0x0f) | 0x80; // version 8
   digest[8] = (digest[8] & 0x3f) | 0x80; // RFC 9562 variant

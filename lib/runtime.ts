@@ -92,6 +92,7 @@ export async function startWarren(
       // Until the end the server answers: POST with 503 and Retry-After, /readyz with 503
       // "draining", reads as usual. Its listener closes last, so no client is refused a
       // connection while this process still runs.
+      await api?.scheduler.stop(); // first: a tick it claimed now could not be published
       await supervisor?.stop(config.shutdownGraceMs);
       await api?.pruner.stop();
       await api?.broker.drainEvents();

@@ -32,6 +32,10 @@
  * | `x-warren-attempts` | attempts made |
  * | `x-warren-failed-at` | when the last attempt failed, ms since the epoch |
  *
+ * A **cancel** (on the stream `<prefix>.cancels`) is `{"ids": [...], "at": <ms>}` with the type
+ * `cancel`: the tasks no worker may run any more. A reader marks where it caught up with a
+ * message of type `mark` whose `message_id` is its own.
+ *
  * **Lifecycle events** are a JSON array of {@linkcode TaskEvent}s of one handler and one type
  * (one object alone is read too), with the type as the message's `type`; `running` and
  * `progress` are transient, the others persistent.
@@ -382,7 +386,8 @@ function isOrigin(value: unknown): boolean {
 }
 
 function isEventType(type: unknown): type is EventType {
-  return type === "progress" || type === "callback" || TASK_STATES.includes(type as TaskState);
+  return type === "progress" || type === "callback" || type === "cancel" ||
+    TASK_STATES.includes(type as TaskState);
 }
 
 function isError(value: unknown): boolean {
@@ -472,4 +477,55 @@ export function decodeCallback(message: Message): CallbackDelivery | undefined {
     body: decoder.decode(message.content),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
   };
+}
+
+/** A message of the cancels stream: tasks cancelled, or a reader's mark of where it caught up. */
+export type CancelNote =
+  | { kind: "cancel"; ids: string[]; at: number }
+  | { kind: "mark"; mark: string };
+
+/**
+ * A cancel note as a message of the cancels stream.
+ *
+ * @example
+ * ```ts
+ * const { body, properties } = encodeCancelNote({ kind: "cancel", ids: ["t-1"], at: Date.now() });
+ * ```
+ */
+export function encodeCancelNote(
+  note: CancelNote,
+): { body: Uint8Array; properties: Options.Publish } {
+  if (note.kind === "mark") {
+    return { body: new Uint8Array(), properties: { type: "mark", messageId: note.mark } };
+  }
+  return {
+    body: encoder.encode(JSON.stringify({ ids: note.ids, at: note.at })),
+    properties: { type: "cancel", contentType: "application/json", persistent: true },
+  };
+}
+
+/**
+ * Reads a message of the cancels stream; undefined for one that is neither a cancel nor a mark.
+ *
+ * @example
+ * ```ts
+ * declare const message: import("amqplib").Message;
+ * const note = decodeCancelNote(message);
+ * if (note?.kind === "cancel") console.log(note.ids);
+ * ```
+ */
+export function decodeCancelNote(message: Message): CancelNote | undefined {
+  const { type, messageId } = message.properties;
+  if (type === "mark") {
+    return typeof messageId === "string" ? { kind: "mark", mark: messageId } : undefined;
+  }
+  if (type !== "cancel") return undefined;
+  try {
+    const { ids, at } = JSON.parse(decoder.decode(message.content));
+    const valid = Array.isArray(ids) && ids.every((id) => typeof id === "string") &&
+      typeof at === "number" && Math.abs(at) <= TIME_MAX_MS;
+    return valid ? { kind: "cancel", ids, at } : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * The dashboard and the API docs in a real browser (headless Chromium): tasks appear and finish
- * without a reload, events and the tasks they made show, a page follows a task over a WebSocket, a dead task is opened and replayed, dead letters are listed, the page fits a
- * phone, and /docs sends a request with "try it out".
+ * without a reload, events and the tasks they made show, a page follows a task over a WebSocket,
+ * a dead task is opened and replayed, dead letters are listed, tasks are cancelled, the page fits
+ * a phone, and /docs sends a request with "try it out".
  */
 
 import assert from "node:assert/strict";
@@ -122,6 +123,34 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       assert.ok((await Deno.stat(SCREENSHOT)).size > 10_000, "a screenshot with something in it");
     });
+
+    await t.step(
+      "a task is cancelled from its detail, and a handler's waiting ones in bulk",
+      async () => {
+        const running = await post(warren.url, "steps", { steps: 100, ms: 200 });
+        const row = `#tasks tr[data-id="${running}"][data-state="running"]`;
+        await page.waitForSelector(row);
+        await page.click(row);
+        await page.waitForSelector('#detail[data-state="running"] #detail-cancel:not([hidden])');
+        await page.click("#detail-cancel");
+        await page.waitForSelector(`#tasks tr[data-id="${running}"][data-state="cancelled"]`);
+        const waiting = [];
+        for (let i = 0; i < 3; i++) {
+          const response = await fetch(`${warren.url}/tasks/echo?delay=60`, {
+            method: "POST",
+            headers: auth,
+            body: "{}",
+          });
+          waiting.push((await response.json()).id);
+        }
+        page.once("dialog", (dialog) => dialog.accept());
+        await page.selectOption("#cancel-waiting select[name=handler]", "echo");
+        await page.click("#cancel-waiting button[type=submit]");
+        for (const id of waiting) {
+          await page.waitForSelector(`#tasks tr[data-id="${id}"][data-state="cancelled"]`);
+        }
+      },
+    );
 
     await t.step("fits a phone screen", async () => {
       const phone = await browser.newPage({ viewport: { width: 375, height: 740 } });

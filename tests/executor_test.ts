@@ -12,6 +12,7 @@ import {
   MAX_DELIVERIES,
 } from "../lib/worker/executor.ts";
 import type { Verdict } from "../lib/worker/ledger.ts";
+import { type Cancels, createCancels } from "../lib/worker/cancels.ts";
 import type { Task } from "../lib/worker/task.ts";
 import { fakeTask } from "./helpers/task.ts";
 
@@ -21,6 +22,7 @@ function harness(
   verdict: Verdict = { kind: "free" },
   timeoutMs = 1_000,
   holding?: KeyHolding,
+  cancels: Cancels = createCancels(),
 ) {
   const calls: string[] = [];
   let ran = 0;
@@ -36,6 +38,7 @@ function harness(
       begin: (key) => (calls.push(`begin ${key}`), { kind: "free" }),
       claim: (key) => (calls.push(`claim ${key}`), Promise.resolve(verdict)),
       started: (key) => calls.push(`started ${key}`),
+      cancelling: (key) => calls.push(`cancelling ${key}`),
       returned: (key) => calls.push(`returned ${key}`),
       settled: (key) => calls.push(`settled ${key}`),
     },
@@ -54,7 +57,9 @@ function harness(
         calls.push(`recorded ${event.type}`);
         return Promise.resolve();
       },
+      cancelled: () => (calls.push("cancelled"), Promise.resolve()),
     },
+    cancels,
     announce: (event) => (calls.push(`announce ${event.type}`), Promise.resolve()),
     context: (task, signal) => ({ id: task.id, signal }) as unknown as Context,
     holdsKey: holding && ((task) => (calls.push(`key ${task.id}`), Promise.resolve(holding))),
@@ -164,4 +169,85 @@ Deno.test("executor: a task whose idempotency key another task holds is dropped,
   const holds = harness(() => "ran", { kind: "free" }, 1_000, "holds");
   await holds.execute(fakeTask({ body: body("{}") }));
   assert.equal(holds.ran(), 1);
+});
+
+Deno.test("executor: a cancelled task ends cancelled and its handler never runs", async () => {
+  const cancels = createCancels();
+  cancels.add(["t-1"], Date.now());
+  const fresh = harness(() => "never", undefined, 1_000, undefined, cancels);
+  await fresh.execute(fakeTask());
+  assert.deepEqual(fresh.calls, ["begin t-1/0/1", "cancelled"]);
+  assert.equal(fresh.ran(), 0);
+  // Its worker was ended after the cancel's grace: the copy is cancelled, not a failure.
+  const crashed = harness(
+    () => "never",
+    { kind: "crashed", reason: "cancelled, and did not stop" },
+    1_000,
+    undefined,
+    cancels,
+  );
+  await crashed.execute(fakeTask({ redelivered: true }));
+  assert.deepEqual(crashed.calls, ["claim t-1/0/1", "cancelled"]);
+  assert.equal(crashed.ran(), 0);
+});
+
+Deno.test("executor: a cancel aborts a running handler's signal; its failure ends cancelled", async () => {
+  const cancels = createCancels();
+  let reason: unknown;
+  const { execute, calls } = harness(
+    (_payload, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          reason = ctx.signal.reason;
+          reject(ctx.signal.reason);
+        })
+      ),
+    undefined,
+    10_000,
+    undefined,
+    cancels,
+  );
+  const done = execute(fakeTask());
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  cancels.add(["t-1"], Date.now());
+  await done;
+  assert.ok(reason instanceof Error && reason.message === "cancelled");
+  assert.equal(reason.name, "CancelledError");
+  assert.deepEqual(calls.slice(-3), ["cancelling t-1/0/1", "returned t-1/0/1", "cancelled"]);
+});
+
+Deno.test("executor: a cancel ends the attempt cancelled even if its handler ignores it", async () => {
+  const cancels = createCancels();
+  const { execute, calls } = harness(
+    () => new Promise((resolve) => setTimeout(() => resolve("late"), 50)),
+    undefined,
+    1_000,
+    undefined,
+    cancels,
+  );
+  const done = execute(fakeTask());
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  cancels.add(["t-1"], Date.now());
+  await done;
+  assert.deepEqual(calls.slice(-2), ["cancelling t-1/0/1", "cancelled"]);
+  await new Promise((resolve) => setTimeout(resolve, 60)); // its call ends later, unheard
+});
+
+Deno.test("cancels: kept for their time, at most a bound of them, oldest first", () => {
+  let now = 1_000_000;
+  const forgotten: string[] = [];
+  const cancels = createCancels({
+    keptMs: 1_000,
+    max: 2,
+    now: () => now,
+    onOverflow: (id) => forgotten.push(id),
+  });
+  cancels.add(["a", "b"], now);
+  cancels.add(["c"], now);
+  assert.deepEqual(forgotten, ["a"], "past the bound, the oldest goes (and says so)");
+  assert.ok(!cancels.has("a") && cancels.has("b") && cancels.has("c"));
+  now += 2_000;
+  cancels.add(["d"], now);
+  assert.deepEqual(forgotten, ["a"], "expired ones go quietly");
+  assert.ok(!cancels.has("b") && !cancels.has("c") && cancels.has("d"));
 });

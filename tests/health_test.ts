@@ -37,3 +37,15 @@ Deno.test("deadlines: an armed one fires unless cleared", async () => {
   await new Promise((resolve) => setTimeout(resolve, 30));
   assert.deepEqual(fired, ["a", "c"]);
 });
+
+Deno.test("deadlines: arming again never puts one off, and may bring it sooner", async () => {
+  const deadlines = createDeadlines();
+  const fired: string[] = [];
+  deadlines.arm("a", 10, () => fired.push("a sooner"));
+  deadlines.arm("a", 1_000, () => fired.push("a later")); // a cancel's grace past the timeout
+  deadlines.arm("b", 1_000, () => fired.push("b later"));
+  deadlines.arm("b", 10, () => fired.push("b sooner")); // a cancel's grace before it
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.deepEqual(fired.sort(), ["a sooner", "b sooner"]);
+  deadlines.clearAll();
+});

@@ -37,6 +37,8 @@ Deno.test("retention: rules by handler, then for every other handler", () => {
     { state: "succeeded", before: 93 * day, except: ["keep"] },
     { state: "dead", before: 70 * day, handler: "keep" },
     { state: "dead", before: 70 * day, except: ["keep"] },
+    { state: "cancelled", before: 10 * day, handler: "keep" },
+    { state: "cancelled", before: 93 * day, except: ["keep"] },
   ]);
 });
 

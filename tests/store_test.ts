@@ -64,6 +64,7 @@ Deno.test("merge: events in order build the record", () => {
     deadLetter: false,
     event: null,
     files: [],
+    callback: null,
   });
 });
 

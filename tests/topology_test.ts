@@ -32,14 +32,17 @@ function queueTypes(prefix: string): Map<string, string> {
   return types;
 }
 
-Deno.test("topology: every queue Warren declares is a quorum queue", async () => {
+Deno.test("topology: every queue Warren declares is a quorum queue (the cancels a stream)", async () => {
   const warren = await startWarren();
   try {
     const types = queueTypes(warren.prefix);
     // A task and a dead-letter queue per handler, 22 delay levels, the events, callbacks, files
-    // and keys queues.
-    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 4, [...types.keys()].join(" "));
-    const classic = [...types].filter(([, type]) => type !== "quorum");
+    // and keys queues, and the cancels stream.
+    assert.equal(types.size, 2 * FIXTURE_HANDLERS.length + 22 + 5, [...types.keys()].join(" "));
+    assert.equal(types.get(`${warren.prefix}.cancels`), "stream");
+    const classic = [...types].filter(([name, type]) =>
+      type !== "quorum" && name !== `${warren.prefix}.cancels`
+    );
     assert.deepEqual(classic, [], "no queue is left unreplicated");
     assert.equal(types.get(`${warren.prefix}.events.record`), "quorum");
     assert.equal(types.get(`${warren.prefix}.callbacks`), "quorum");

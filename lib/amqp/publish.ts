@@ -16,9 +16,11 @@ import type { EventOrigin } from "../events.ts";
 import type { FileInfo } from "../files.ts";
 import {
   type CallbackDelivery,
+  type CancelNote,
   deadLetterProperties,
   type Death,
   encodeCallback,
+  encodeCancelNote,
   encodeEvents,
   eventProperties,
   taskProperties,
@@ -308,4 +310,24 @@ export function publishCallback(
     ? delayRoute(names, delaySeconds, CALLBACKS_ROUTE)
     : { exchange: "", routingKey: names.callbacksQueue };
   return publishConfirmed(ch, route.exchange, route.routingKey, body, properties, timeoutMs);
+}
+
+/**
+ * Appends a cancel note to the cancels stream and waits for the broker's confirm.
+ *
+ * @example
+ * ```ts
+ * import { topology } from "./topology.ts";
+ * declare const ch: import("amqplib").ConfirmChannel;
+ * await publishCancelNote(ch, topology("warren"), { kind: "cancel", ids: ["t-1"], at: Date.now() }, 5000);
+ * ```
+ */
+export function publishCancelNote(
+  ch: ConfirmChannel,
+  names: Topology,
+  note: CancelNote,
+  timeoutMs: number,
+): Promise<void> {
+  const { body, properties } = encodeCancelNote(note);
+  return publishConfirmed(ch, "", names.cancelsStream, body, properties, timeoutMs);
 }

@@ -12,6 +12,8 @@
  *                         api answers each by direct reply-to)
  * <prefix>.keys           quorum queue of workers' requests about idempotency keys (the api
  *                         answers each by direct reply-to)
+ * <prefix>.cancels        stream of cancelled task ids: every worker reads it from its start on
+ *                         each (re)connect, then follows it (see `worker/cancels.ts`)
  * <prefix>.callbacks      quorum queue of task callbacks to deliver (the api consumes it),
  *                         bound to <prefix>.delayed with key #.@callbacks for its retries
  * <prefix>.delay.<i>      the delay cascade, i = 0..21: a topic exchange and a quorum queue
@@ -23,7 +25,7 @@
  * <prefix>.events.record  quorum queue the api records events from into the task store
  * ```
  *
- * Every queue is a quorum queue: durable, and replicated on a cluster.
+ * Every queue is a quorum queue (the cancels a stream): durable, and replicated on a cluster.
  *
  * ## The delay cascade
  *
@@ -43,6 +45,22 @@ import type { Channel, ChannelModel, GetMessage, Replies } from "amqplib";
 
 /** How task and dead-letter queues are declared: durable, replicated on a cluster. */
 const QUORUM = { durable: true, arguments: { "x-queue-type": "quorum" } };
+
+/**
+ * How long a cancel is kept: past the longest delay a POST may ask (30 days) and the backoffs
+ * after it. The stream drops whole segments past it, so segments are small.
+ */
+export const CANCELS_KEPT_DAYS = 35;
+
+/** The cancels stream: every worker reads it whole, so nothing is taken off it by reading. */
+const CANCELS_STREAM = {
+  durable: true,
+  arguments: {
+    "x-queue-type": "stream",
+    "x-max-age": `${CANCELS_KEPT_DAYS}D`,
+    "x-stream-max-segment-size-bytes": 1_000_000,
+  },
+};
 
 /** Levels of the delay cascade: delays up to 2^22 - 1 s (about 48 days). */
 export const DELAY_LEVELS = 22;
@@ -64,6 +82,8 @@ export interface Topology {
   filesQueue: string;
   /** The queue of requests about idempotency keys. */
   keysQueue: string;
+  /** The stream of cancelled tasks. */
+  cancelsStream: string;
   /** The queue of one handler. */
   taskQueue(handler: string): string;
   /** The dead-letter queue of one handler. */
@@ -91,6 +111,7 @@ export function topology(prefix: string): Topology {
     callbacksQueue: `${prefix}.callbacks`,
     filesQueue: `${prefix}.files`,
     keysQueue: `${prefix}.keys`,
+    cancelsStream: `${prefix}.cancels`,
     taskQueue: (handler) => `${prefix}.task.${handler}`,
     deadQueue: (handler) => `${prefix}.dead.${handler}`,
     delayLevel: (level) => `${prefix}.delay.${level}`,
@@ -290,6 +311,7 @@ export async function declareAll(
   await declareEventsQueue(ch, names);
   await ch.assertQueue(names.filesQueue, QUORUM);
   await ch.assertQueue(names.keysQueue, QUORUM);
+  await ch.assertQueue(names.cancelsStream, CANCELS_STREAM);
   for (const handler of handlers) await declareTaskQueue(ch, names, handler);
 }
 
@@ -312,6 +334,7 @@ export async function deleteAll(
   await ch.deleteQueue(names.callbacksQueue);
   await ch.deleteQueue(names.filesQueue);
   await ch.deleteQueue(names.keysQueue);
+  await ch.deleteQueue(names.cancelsStream);
   for (
     const exchange of [
       names.tasksExchange,

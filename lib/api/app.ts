@@ -12,6 +12,8 @@ import { type Context, Hono } from "hono";
 import { errorMessage, logger } from "../log.ts";
 import { bearerAuth } from "./auth.ts";
 import { dashboardPages, dashboardStream } from "./dashboard.ts";
+import { cancelRoutes } from "./cancel.ts";
+import { scheduleRoutes } from "./schedules.ts";
 import { deadRoutes } from "./dead.ts";
 import type { ApiDeps } from "./deps.ts";
 import { docsRoutes } from "./docs.ts";
@@ -52,6 +54,8 @@ function protectedRoutes(deps: ApiDeps): Hono {
   const api = new Hono();
   if (deps.apiToken) api.use(bearerAuth(deps.apiToken));
   taskRoutes(api, deps);
+  cancelRoutes(api, deps);
+  scheduleRoutes(api, deps);
   taskFileRoutes(api, deps);
   eventRoutes(api, deps);
   handlerRoutes(api, deps);

@@ -9,7 +9,13 @@
 
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { bindChannel, openLink } from "../amqp/connection.ts";
-import { publishConfirmed, publishEvent, publishEvents, publishTask } from "../amqp/publish.ts";
+import {
+  publishCancelNote,
+  publishConfirmed,
+  publishEvent,
+  publishEvents,
+  publishTask,
+} from "../amqp/publish.ts";
 import {
   countQueues,
   declareAll,
@@ -62,7 +68,8 @@ export interface ApiBrokerOptions {
 
 /** The api's broker; see {@linkcode connectApiBroker}. */
 export interface ApiBroker
-  extends Pick<ApiDeps, "admit" | "enqueue" | "publish" | "recordLater" | "dead" | "inspect"> {
+  extends
+    Pick<ApiDeps, "admit" | "enqueue" | "publish" | "cancel" | "recordLater" | "dead" | "inspect"> {
   /** Whether the link is up. */
   connected(): boolean;
   /** Whether the broker blocks publishers (a memory or disk alarm). */
@@ -157,6 +164,14 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
         { kind: "event", id: event.id },
         (pub) => publishEvent(pub, names, event, config.publishTimeoutMs),
       ),
+    async cancel(ids) {
+      const session = link.session();
+      if (!session) throw new UnavailableError("not connected to the broker");
+      const note = { kind: "cancel" as const, ids, at: Date.now() };
+      await publishCancelNote(session.pub, names, note, config.publishTimeoutMs).catch((error) => {
+        throw new UnavailableError(`the cancel was not confirmed: ${errorMessage(error)}`);
+      });
+    },
     async recordLater(events) {
       const session = link.session();
       if (!session) throw new UnavailableError("not connected to the broker");

@@ -52,6 +52,11 @@ export interface ApiDeps {
   /** Publishes an event on the topics exchange; resolves and rejects as `enqueue` does. */
   publish(event: NewEvent): Promise<void>;
   /**
+   * Appends a cancel of these tasks to the cancels stream, which every worker reads; resolves once
+   * the broker confirmed it, rejects with an `UnavailableError` while it cannot.
+   */
+  cancel(ids: string[]): Promise<void>;
+  /**
    * Sends events to the store by way of the broker's events queue (confirmed), for the recorder to
    * write when the store is back: what a POST does with its `queued` event while the store is away.
    */

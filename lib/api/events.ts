@@ -121,6 +121,7 @@ async function publish(
       at: event.createdAt,
       payload,
       event: { id, topic },
+      ...(callback ? { callback } : {}),
     })),
   );
   return JSON.stringify({

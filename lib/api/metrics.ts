@@ -78,6 +78,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     failed: byHandler("warren_tasks_failed_total", "Attempts that failed."),
     retried: byHandler("warren_tasks_retried_total", "Failed attempts scheduled to retry."),
     dead: byHandler("warren_tasks_dead_total", "Tasks moved to the dead letters."),
+    cancelled: byHandler("warren_tasks_cancelled_total", "Tasks cancelled."),
   };
   const eventTasks = byHandler(
     "warren_event_tasks_total",
@@ -200,6 +201,7 @@ export function createMetrics(sources: MetricSources): Metrics {
             callbacks.inc({ ...labels, outcome: step.error ? "failed" : "delivered" });
             continue;
           }
+          if (step.state === "cancel") continue; // asked only: its end is counted
           for (const name of COUNTERS[step.state]) counters[name].inc(labels);
           if (step.state === "queued" && task.event && !step.replay) eventTasks.inc(labels);
           const seconds = attemptSeconds(task, step);
@@ -248,7 +250,14 @@ export function createMetrics(sources: MetricSources): Metrics {
   };
 }
 
-type CounterName = "enqueued" | "started" | "succeeded" | "failed" | "retried" | "dead";
+type CounterName =
+  | "enqueued"
+  | "started"
+  | "succeeded"
+  | "failed"
+  | "retried"
+  | "dead"
+  | "cancelled";
 
 /** The counters a step of a task's history moves; each step is counted once, when recorded. */
 const COUNTERS: Record<TaskState, CounterName[]> = {
@@ -257,6 +266,7 @@ const COUNTERS: Record<TaskState, CounterName[]> = {
   retrying: ["failed", "retried"],
   succeeded: ["succeeded"],
   dead: ["failed", "dead"],
+  cancelled: ["cancelled"],
 };
 
 /** How long the attempt that `outcome` ended took, from the task's history. */

@@ -318,6 +318,26 @@ const ROUTES: Record<string, Record<string, Json>> = {
       },
     },
   },
+  "/tasks/{id}/cancel": {
+    post: {
+      tags: ["tasks"],
+      operationId: "cancel_task",
+      summary: "Cancel a task: one that waits never runs; a running one is stopped",
+      description: "A queued, delayed or retrying task is `cancelled` at once (200) and its " +
+        "handler never runs, on any worker, even one started later. A running task is " +
+        "cancelled once its worker hears it (202): `ctx.signal` aborts with the reason " +
+        "`cancelled`, and if the handler goes on past a 2 s grace its worker is terminated. " +
+        "Cancelled is terminal: `?wait`, SSE, WebSocket, callbacks and metrics see it so.",
+      parameters: [idParam],
+      responses: {
+        200: json("Cancelled.", ref("Task")),
+        202: json("Running: its worker stops it; watch it end.", ref("Task")),
+        404: problem("No such task, or it expired."),
+        409: problem("It has ended already."),
+        503: problem("The broker or the store is away: try again."),
+      },
+    },
+  },
   "/tasks/{id}/files/{field}": {
     get: {
       tags: ["tasks"],
@@ -388,6 +408,32 @@ const ROUTES: Record<string, Record<string, Json>> = {
         200: json("How many were dropped.", ref("Purged")),
         404: unknownHandler,
         503: brokerAway,
+      },
+    },
+  },
+  "/schedules": {
+    get: {
+      tags: ["tasks"],
+      operationId: "list_schedules",
+      summary: "Each scheduled handler: its cron, next run and last run",
+      description: "A handler with `config.schedule` gets one task per tick, however many api " +
+        "processes run; ticks missed while everything was down run once on return.",
+      responses: {
+        200: json("The schedules.", ref("Schedules")),
+        503: storeAway,
+      },
+    },
+  },
+  "/handlers/{name}/cancel": {
+    post: {
+      tags: ["tasks"],
+      operationId: "cancel_waiting",
+      summary: "Cancel every waiting (queued, delayed, retrying) task of a handler",
+      parameters: [nameParam],
+      responses: {
+        200: json("How many were cancelled.", ref("Cancelled")),
+        404: unknownHandler,
+        503: problem("The broker or the store is away: try again."),
       },
     },
   },

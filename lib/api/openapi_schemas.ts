@@ -120,10 +120,11 @@ export const SCHEMAS = {
     },
     history: {
       type: "array",
-      description: "Every step: the states the task reached, and each try of its callback " +
-        "(`callback`, with the try's number as `attempt` and why it failed as `error`).",
+      description: "Every step: the states the task reached, each try of its callback " +
+        "(`callback`, with the try's number as `attempt` and why it failed as `error`), and a " +
+        "cancel asked while it ran (`cancel`).",
       items: object({
-        state: { type: "string", enum: [...TASK_STATES, "callback"] },
+        state: { type: "string", enum: [...TASK_STATES, "callback", "cancel"] },
         attempt: count,
         replay: count,
         at: time,
@@ -147,6 +148,42 @@ export const SCHEMAS = {
   }),
   Replayed: object({ replayed: count, ids: { type: "array", items: { type: "string" } } }),
   Purged: object({ purged: count }),
+  Schedules: object({
+    schedules: {
+      type: "array",
+      items: object({
+        handler: { type: "string" },
+        cron: { type: "string", description: "Five fields, or six with a second first." },
+        timezone: { type: ["string", "null"], description: "IANA time zone; null for UTC." },
+        payload: { description: "The payload of each of its tasks." },
+        next_run: { ...time, description: "Its next tick." },
+        last_run: {
+          oneOf: [
+            { type: "null" },
+            object({
+              at: { ...time, description: "The tick that made the task." },
+              task_id: { type: "string" },
+              missed: {
+                ...count,
+                description: "Missed ticks this one stood for (everything was down).",
+              },
+              sent: { type: "boolean", description: "Whether its task is in the broker." },
+              links: object({ self: { type: "string" }, events: { type: "string" } }),
+            }),
+          ],
+        },
+      }),
+    },
+  }),
+  Cancelled: object({
+    handler: { type: "string" },
+    cancelled: { ...count, description: "Tasks cancelled by this request." },
+    more: {
+      type: "boolean",
+      description:
+        "Whether waiting tasks are left (a request cancels at most 10,000): send it again.",
+    },
+  }),
   Handlers: object({
     handlers: {
       type: "array",

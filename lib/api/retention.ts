@@ -17,6 +17,8 @@ import type { PruneRule, TaskStore } from "../store/store.ts";
 export const PRUNE_BATCH = 500;
 /** The pause between two batches, so the store serves others meanwhile. */
 const PAUSE_MS = 20;
+/** How long schedules' ticks are kept (each handler's latest is kept always). */
+const TICKS_KEPT_MS = 86_400_000;
 
 /** A running pruner; see {@linkcode startPruner}. */
 export interface Pruner {
@@ -32,7 +34,7 @@ export interface Pruner {
  *
  * @example
  * ```ts
- * pruneRules([], { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 }, Date.now()).length; // 2
+ * pruneRules([], { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 }, Date.now()).length; // 3
  * ```
  */
 export function pruneRules(
@@ -42,15 +44,16 @@ export function pruneRules(
 ): PruneRule[] {
   const own = handlers.filter((h) => h.config.retention.succeeded || h.config.retention.dead);
   const rules: PruneRule[] = [];
-  for (const state of ["succeeded", "dead"] as const) {
+  for (const state of ["succeeded", "dead", "cancelled"] as const) {
+    const kept = state === "cancelled" ? "succeeded" : state; // cancelled is kept as succeeded
     for (const h of own) {
       rules.push({
         state,
-        before: now - (h.config.retention[state] ?? retention[state]),
+        before: now - (h.config.retention[kept] ?? retention[kept]),
         handler: h.name,
       });
     }
-    rules.push({ state, before: now - retention[state], except: own.map((h) => h.name) });
+    rules.push({ state, before: now - retention[kept], except: own.map((h) => h.name) });
   }
   return rules;
 }
@@ -66,7 +69,7 @@ export function pruneRules(
  * ```
  */
 export function startPruner(
-  store: Pick<TaskStore, "prune" | "pruneKeys">,
+  store: Pick<TaskStore, "prune" | "pruneKeys" | "pruneTicks">,
   handlers: Pick<HandlerInfo, "name" | "config">[],
   retention: Retention,
   intervalMs: number,
@@ -87,6 +90,7 @@ export function startPruner(
     for (let n = PRUNE_BATCH; n === PRUNE_BATCH && !stopping; await pause()) {
       n = await store.pruneKeys(now, PRUNE_BATCH);
     }
+    await store.pruneTicks(now - TICKS_KEPT_MS);
     if (deleted > 0) log.info("deleted {deleted} ended task(s) past their retention", { deleted });
     return deleted;
   };

@@ -21,7 +21,9 @@ import type { ApiDeps } from "./deps.ts";
 import { createFeed, type Feed } from "./feed.ts";
 import { createMetrics } from "./metrics.ts";
 import { createRates } from "./rates.ts";
+import { recordQueued } from "./intake.ts";
 import { type Pruner, startPruner } from "./retention.ts";
+import { type Scheduler, startScheduler } from "./scheduler.ts";
 
 /** The parts of the api role. */
 export interface ApiParts {
@@ -31,6 +33,8 @@ export interface ApiParts {
   broker: ApiBroker;
   /** Deletes ended tasks past their retention. */
   pruner: Pruner;
+  /** Makes the scheduled handlers' tasks. */
+  scheduler: Scheduler;
   /** Hears the changes this node's writer committed (what the metrics count). */
   committed(listener: (changes: TaskChange[]) => void): void;
   /** Stops following the store, closes the feed. */
@@ -76,6 +80,14 @@ export async function startApiParts(
     feed,
     broker,
     pruner: startPruner(store, handlers, config.retention, config.pruneIntervalMs),
+    scheduler: startScheduler({
+      handlers,
+      ticks: store,
+      ready: () => broker.connected() && !broker.blocked() && !options.stopping(),
+      enqueue: (task) => broker.enqueue(task, { delaySeconds: 0 }),
+      record: (events) => recordQueued({ writer, recordLater: broker.recordLater }, events),
+      misfireMs: config.scheduleMisfireMs,
+    }),
     committed: (listener) => void listeners.push(listener),
     stopFeed() {
       unfollow?.();
@@ -127,6 +139,7 @@ export function apiDeps(
     admit: broker.admit,
     enqueue: broker.enqueue,
     publish: broker.publish,
+    cancel: broker.cancel,
     recordLater: broker.recordLater,
     dead: broker.dead,
     inspect: broker.inspect,

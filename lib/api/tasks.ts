@@ -216,6 +216,7 @@ async function enqueue(
     payload: task.payload,
     runAt,
     ...(task.files ? { files: task.files } : {}),
+    ...(task.callback ? { callback: task.callback } : {}),
   }]);
   return acceptedAnswer({ ...task, runAt });
 }
@@ -234,7 +235,7 @@ export function unknownHandler(name: string, known: string[]): Response {
  * A 404 for a task the store does not hold: one whose id says it was made before the shortest
  * retention has most likely been deleted as expired, and the answer says so.
  */
-function unknownTask(id: string, deps: Pick<ApiDeps, "retention" | "handlers">): Response {
+export function unknownTask(id: string, deps: Pick<ApiDeps, "retention" | "handlers">): Response {
   const made = idTime(id);
   const kept = Math.min(
     deps.retention.succeeded,

@@ -11,7 +11,7 @@
 import type { ConfirmChannel } from "amqplib";
 import { publishCallback, publishEvents } from "../amqp/publish.ts";
 import type { Topology } from "../amqp/topology.ts";
-import { isTerminal, type TaskEvent } from "../events.ts";
+import { isTerminal, type TaskEvent, type TaskState } from "../events.ts";
 import { taskJson } from "../api/task_json.ts";
 import type { TaskStore } from "../store/store.ts";
 
@@ -46,7 +46,7 @@ export async function scheduleCallbacks(
   deps: ScheduleDeps,
 ): Promise<void> {
   for (const event of events) {
-    if (!event.callback || (event.type !== "succeeded" && event.type !== "dead")) continue;
+    if (!event.callback || !isTerminal(event.type as TaskState)) continue;
     const replay = event.replay ?? 0;
     if (!deps.signing) {
       await publishEvents(pub, deps.names, [{
@@ -62,6 +62,9 @@ export async function scheduleCallbacks(
     }
     const task = await deps.store.get(event.id);
     if (!task || task.replays !== replay || !isTerminal(task.state)) continue; // replayed since
+    // Only the event that ended it: a later copy (a worker dropping a cancelled delivery the api
+    // ended already) sends nothing more.
+    if (task.finishedAt !== event.at) continue;
     await publishCallback(
       pub,
       deps.names,

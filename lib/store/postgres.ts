@@ -21,6 +21,7 @@ import { followStore } from "./postgres_follow.ts";
 import { postgresFiles } from "./postgres_files.ts";
 import { postgresRemoval } from "./postgres_prune.ts";
 import { postgresKeys } from "./postgres_keys.ts";
+import { postgresTicks } from "./postgres_ticks.ts";
 import { createPeers } from "./postgres_peers.ts";
 import {
   CHANNEL,
@@ -92,6 +93,18 @@ const MIGRATIONS = [
    CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);`,
   // Ended tasks by when they ended, for pruning.
   `CREATE INDEX tasks_ended ON tasks (state, finished_at);`,
+  // Where a task's callback goes (a cancel by the api sends it).
+  `ALTER TABLE tasks ADD COLUMN callback text;`,
+  // Schedules' ticks (see ticks.ts).
+  `CREATE TABLE schedule_ticks (
+     handler text NOT NULL,
+     tick bigint NOT NULL,
+     task_id text NOT NULL,
+     missed integer NOT NULL,
+     sent boolean NOT NULL,
+     lease_until bigint NOT NULL,
+     PRIMARY KEY (handler, tick)
+   );`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */
@@ -187,6 +200,7 @@ export async function openPostgresStore(url: string): Promise<TaskStore> {
     ...postgresRemoval(sql, away, (id) => recent.forget(id)),
     ...postgresFiles(sql, away),
     ...postgresKeys(sql, away),
+    ...postgresTicks(sql, away),
 
     follow: (listener) => followStore({ local, remote, read }, listener),
 

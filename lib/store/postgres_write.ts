@@ -68,6 +68,7 @@ const STATE_COLUMNS = {
   dead_letter: "bool",
   event: "text",
   files: "text",
+  callback: "text",
 } as const satisfies Record<string, ColumnType>;
 
 /** A new row: its state, and what is written once. */
@@ -189,6 +190,7 @@ function stateValues(task: TaskRecord): Record<keyof typeof STATE_COLUMNS, Value
     dead_letter: task.deadLetter,
     event: json(task.event),
     files: task.files.length ? JSON.stringify(task.files) : null,
+    callback: task.callback,
   };
 }
 

@@ -30,6 +30,8 @@ export interface TaskRow {
   event: string | null;
   /** The files uploaded with it, as JSON; null for none (and in rows older than it). */
   files: string | null;
+  /** Where its callback goes; null for none (and in rows older than it). */
+  callback: string | null;
 }
 
 /** The columns a list reads. */
@@ -85,6 +87,7 @@ export function recordOf(row: TaskRow): TaskRecord {
     deadLetter: Boolean(row.dead_letter),
     event: (parse(row.event) as TaskRecord["event"]) ?? null,
     files: (parse(row.files) as TaskRecord["files"]) ?? [],
+    callback: row.callback ?? null,
   };
 }
 

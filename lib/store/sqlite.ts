@@ -12,6 +12,7 @@ import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
 import { type IdempotencyKeys, type KeyRow, verdictOn } from "./keys.ts";
+import { sqliteTicks, TICKS_SCHEMA } from "./sqlite_ticks.ts";
 import type { FileChunks, TaskChange, TaskFilter, TaskStore } from "./store.ts";
 import { json, recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import type { TaskRecord } from "./task.ts";
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   version INTEGER NOT NULL DEFAULT 0,
   dead_letter INTEGER NOT NULL DEFAULT 0,
   event TEXT,
-  files TEXT
+  files TEXT,
+  callback TEXT
 );
 CREATE TABLE IF NOT EXISTS file_chunks (
   task_id TEXT NOT NULL,
@@ -75,6 +77,7 @@ const ADDED_COLUMNS = {
   dead_letter: "INTEGER NOT NULL DEFAULT 0",
   event: "TEXT",
   files: "TEXT",
+  callback: "TEXT",
 };
 
 /**
@@ -94,6 +97,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   // take back a recorded outcome whose message the broker already let go (as PostgreSQL does).
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
   db.exec(SCHEMA);
+  db.exec(TICKS_SCHEMA);
   const columns = new Set(
     (db.prepare("PRAGMA table_info(tasks)").all() as { name: string }[]).map((c) => c.name),
   );
@@ -105,8 +109,8 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
                        created_at, started_at, finished_at, replays, run_at, history, version,
-                       dead_letter, event, files)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       dead_letter, event, files, callback)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
@@ -114,7 +118,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
                      run_at = ?, history = ?, version = ?, dead_letter = ?, event = ?,
-                     files = ?
+                     files = ?, callback = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
   const dropLetter = db.prepare("UPDATE tasks SET dead_letter = 0 WHERE id = ?");
@@ -213,6 +217,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
     ...sqliteRemoval(db, (id) => recent.delete(id)),
     ...sqliteFiles(db),
     ...sqliteKeys(db),
+    ...sqliteTicks(db),
 
     close() {
       if (db.isOpen) db.close();
@@ -260,6 +265,7 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     task.deadLetter ? 1 : 0,
     json(task.event),
     task.files.length ? JSON.stringify(task.files) : null,
+    task.callback,
   ];
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ScheduleTicks } from "./ticks.ts";
 import type { EventType, TaskEvent, TaskState } from "../events.ts";
 import type { IdempotencyKeys } from "./keys.ts";
 import type { HistoryEntry, TaskRecord, TaskSummary } from "./task.ts";
@@ -23,7 +24,7 @@ export interface TaskChange {
 
 /** Which ended tasks {@linkcode TaskStore.prune} deletes. */
 export interface PruneRule {
-  state: "succeeded" | "dead";
+  state: "succeeded" | "dead" | "cancelled";
   /** Ended before this, ms since the epoch. */
   before: number;
   /** Only this handler's tasks… */
@@ -72,8 +73,11 @@ export interface FileChunks {
   deleteFiles(taskId: string): Promise<void>;
 }
 
-/** Where task state is kept, with the files uploaded with tasks and the idempotency keys. */
-export interface TaskStore extends FileChunks, IdempotencyKeys {
+/**
+ * Where task state is kept, with the files uploaded with tasks, the idempotency keys and the
+ * schedules' ticks.
+ */
+export interface TaskStore extends FileChunks, IdempotencyKeys, ScheduleTicks {
   /** Folds a batch of events in one transaction; returns the changes watchers should see. */
   apply(events: TaskEvent[]): Promise<TaskChange[]>;
   /** One task, or undefined. */

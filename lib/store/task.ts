@@ -17,11 +17,12 @@ import type { FileInfo } from "../files.ts";
 import { bound } from "../task_error.ts";
 
 /**
- * One step in a task's history: a state it reached, in which attempt and replay; or a delivery of
- * its callback (`callback`, with the delivery's attempt, and its error when it failed).
+ * One step in a task's history: a state it reached, in which attempt and replay; a delivery of its
+ * callback (`callback`, with the delivery's attempt, and its error when it failed); or a cancel
+ * asked while it ran (`cancel`).
  */
 export interface HistoryEntry {
-  state: TaskState | "callback";
+  state: TaskState | "callback" | "cancel";
   attempt: number;
   /** Replays of the task before this step; absent for 0. */
   replay?: number;
@@ -62,6 +63,8 @@ export interface TaskRecord {
   event: EventOrigin | null;
   /** The files uploaded with it; empty for none. */
   files: FileInfo[];
+  /** Where its callback goes, when its producer said so; null for none or not known. */
+  callback: string | null;
 }
 
 /** What a list shows of a task: no payload, result, progress or history; the error cut short. */
@@ -129,6 +132,7 @@ const RANK: Record<TaskState, number> = {
   retrying: 2,
   succeeded: 3,
   dead: 3,
+  cancelled: 3,
 };
 
 /** Orders two (replay, attempt, state) positions: negative when `a` comes first. */
@@ -160,6 +164,7 @@ function blank(event: TaskEvent): TaskRecord {
     deadLetter: false,
     event: null,
     files: [],
+    callback: null,
   };
 }
 
@@ -196,6 +201,10 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     record.files = event.files;
     changed = true;
   }
+  if (event.callback !== undefined && record.callback === null) {
+    record.callback = event.callback;
+    changed = true;
+  }
   if (event.event !== undefined && record.event === null) {
     record.event = { id: event.event.id, topic: event.event.topic };
     changed = true;
@@ -210,9 +219,9 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     step({ state: "queued", attempt: 0, at: createdAt });
   }
 
-  if (event.type === "callback") {
-    if (!current) return undefined; // a delivery of a task the store does not hold tells nothing
-    step({ state: "callback", attempt: event.attempt, at: event.at, replay }, event.error);
+  if (event.type === "callback" || event.type === "cancel") {
+    if (!current) return undefined; // a step of a task the store does not hold tells nothing
+    step({ state: event.type, attempt: event.attempt, at: event.at, replay }, event.error);
     return changed || steps.length
       ? { record: bump(record), visible: undefined, steps }
       : undefined;
@@ -260,7 +269,8 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   const now = { replay: record.replays, attempt: record.attempts, state: record.state };
   const order = compare(position, now);
   const moves = current === undefined ||
-    (replay === record.replays && !isTerminal(record.state) && order > 0);
+    (replay === record.replays &&
+      ((!isTerminal(record.state) && order > 0) || startedBeforeCancel(record, event)));
   // History takes every step once: the one that moves the task, and earlier ones arriving late.
   if (moves || replayed || order < 0) {
     step({ state, attempt: event.attempt, at: event.at, replay }, event.error);
@@ -270,7 +280,7 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     record.attempts = Math.max(record.attempts, event.attempt);
     record.runAt = state === "queued" || state === "retrying" ? event.runAt ?? null : null;
     if (state === "running") record.startedAt ??= event.at;
-    if (isTerminal(state)) record.finishedAt = event.at;
+    record.finishedAt = isTerminal(state) ? event.at : null;
     record.deadLetter = state === "dead";
     if (state === "succeeded") {
       record.result = event.result ?? null;
@@ -281,6 +291,16 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
     visible = state;
   }
   return changed || steps.length ? { record: bump(record), visible, steps } : undefined;
+}
+
+/**
+ * Whether an event shows that a task the api cancelled while it waited had been taken by a worker
+ * already: it reports a later attempt. The cancel reaches that worker too (see
+ * `worker/cancels.ts`), and the attempt ends as its handler decides.
+ */
+function startedBeforeCancel(record: TaskRecord, event: TaskEvent): boolean {
+  return record.state === "cancelled" && event.type !== "cancelled" && event.type !== "queued" &&
+    event.attempt > record.attempts;
 }
 
 /** A changed record's next version. */

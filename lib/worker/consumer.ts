@@ -1,7 +1,7 @@
 /**
  * Consuming a handler's queue: a broker link of the worker's own that, on every (re)connect,
  * opens a confirm channel for publishing and a channel for consuming, declares the topology,
- * sets the prefetch and consumes, then checks that the queue has its consumer. Each delivery goes
+ * sets the prefetch, catches up with what must be known first (the cancels) and consumes, then checks that the queue has its consumer. Each delivery goes
  * to `onDelivery` with the way to ack it; acks go out batched (see `acks.ts`), only ever on the
  * channel that delivered. A stop cancels the consumer, lets the deliveries in hand finish, makes
  * sure their acks reached the broker, and closes the connection.
@@ -44,6 +44,12 @@ export interface ConsumerOptions {
   onUp(): void;
   /** The connection is lost; it reconnects by itself. */
   onDown(): void;
+  /**
+   * Runs on every (re)connect once the topology is declared, before consuming: what a task needs
+   * known before it runs (the cancels, see `cancel_feed.ts`). When it rejects, the connection is
+   * set up again.
+   */
+  beforeConsume?(model: ChannelModel, pub: ConfirmChannel): Promise<void>;
   /** Opens the link (a test passes a fake broker); default {@linkcode openLink}. */
   open?: typeof openLink;
 }
@@ -125,6 +131,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       await declareAll(sub, names, [{ name: options.handler, subscribe: options.subscribe }]);
       await sub.prefetch(options.prefetch);
       const session: Session = { model, pub, sub, acks: createAcks(sub) };
+      await options.beforeConsume?.(model, pub);
       if (!stopping) await consume(session);
       return session;
     },

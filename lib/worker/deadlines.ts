@@ -7,7 +7,10 @@
 
 /** See {@linkcode createDeadlines}. */
 export interface Deadlines {
-  /** Calls `overran` unless {@linkcode Deadlines.clear} comes for `key` within `ms`. */
+  /**
+   * Calls `overran` unless {@linkcode Deadlines.clear} comes for `key` within `ms`; a deadline
+   * armed sooner for `key` stays instead.
+   */
   arm(key: string, ms: number, overran: () => void): void;
   /** The attempt's handler returned: no deadline any more. */
   clear(key: string): void;
@@ -26,21 +29,21 @@ export interface Deadlines {
  * ```
  */
 export function createDeadlines(): Deadlines {
-  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const timers = new Map<string, { timer: ReturnType<typeof setTimeout>; due: number }>();
   const clear = (key: string) => {
-    clearTimeout(timers.get(key));
+    clearTimeout(timers.get(key)?.timer);
     timers.delete(key);
   };
   return {
     arm(key, ms, overran) {
+      const due = Date.now() + ms;
+      if ((timers.get(key)?.due ?? Infinity) <= due) return;
       clear(key);
-      timers.set(
-        key,
-        setTimeout(() => {
-          timers.delete(key);
-          overran();
-        }, ms),
-      );
+      const timer = setTimeout(() => {
+        timers.delete(key);
+        overran();
+      }, ms);
+      timers.set(key, { timer, due });
     },
     clear,
     clearAll() {

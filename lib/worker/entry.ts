@@ -12,6 +12,8 @@ import { publishEvent, publishTask } from "../amqp/publish.ts";
 import type { Handler } from "../handler.ts";
 import { errorMessage, logger, setupLogging } from "../log.ts";
 import { cleanStack } from "../task_error.ts";
+import { cancelFeed } from "./cancel_feed.ts";
+import { CANCELS_MAX, createCancels } from "./cancels.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
 import { createContext, createEnqueue, createPublish, schemasOf } from "./context.ts";
 import { taskFiles } from "./files.ts";
@@ -30,6 +32,9 @@ const port = self as unknown as {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
   close(): void;
 };
+
+/** How long reading the cancels stream back to its end may take on a connect. */
+const CATCH_UP_MS = 30_000;
 
 const ledger = createLedgerClient((message) => port.postMessage(message));
 let consumer: Consumer | undefined;
@@ -108,12 +113,27 @@ async function start(message: StartMessage): Promise<void> {
     publish: (event) => publishEvent(live("ctx.publish"), names, event, CONFIRM_MS),
   });
   const route = { handler: name, topicsExchange: names.topicsExchange, callback: config.callback };
+  const cancels = createCancels({
+    onOverflow: (id) =>
+      log.error("forgot the cancel of task {id}: more than {max} cancels are kept", {
+        id,
+        max: CANCELS_MAX,
+      }),
+  });
+  const feed = cancelFeed({
+    names,
+    cancels,
+    log,
+    timeoutMs: CATCH_UP_MS,
+    onLive: (ids) => port.postMessage({ type: "cancels", ids }),
+  });
   const execute = createExecutor({
     handler,
     config,
     maxBodyBytes: message.maxBodyBytes,
     validate: schemas.validator(name),
     ledger,
+    cancels,
     outcomes: createOutcomes(brokerPort(publisher, names, ledger, stackCleaner(moduleUrl)), config),
     announce: publisher.announce,
     holdsKey: keyHolder(keys, name, config.idempotencyKey),
@@ -133,6 +153,7 @@ async function start(message: StartMessage): Promise<void> {
     subscribe: config.subscribe,
     prefetch: config.prefetch,
     log,
+    beforeConsume: feed.catchUp,
     onDelivery: (delivery, ack) => execute(taskOf(delivery, route, ack, log)),
     onUp: () => port.postMessage({ type: "consuming" }),
     onDown: () => port.postMessage({ type: "disconnected" }),

@@ -3,11 +3,14 @@
  *
  * 1. **ask the ledger** what became of this attempt before (a copy may repeat one): run it, only
  *    ack it, record its decided outcome, or count it failed because its worker died;
- * 2. **guard against poison**: a message delivered too often without any outcome is dead;
- * 3. **read the payload** by the rules every producer meets, or end it dead;
- * 4. **announce** it running;
- * 5. **run the handler** under its time limit, the clock starting with the call;
- * 6. hand the result or the failure to **the outcome** (`outcome.ts`), which records it and acks.
+ * 2. **honour a cancel**: a cancelled task ends `cancelled` without running (see `cancels.ts`);
+ * 3. **guard against poison**: a message delivered too often without any outcome is dead;
+ * 4. **read the payload** by the rules every producer meets, or end it dead;
+ * 5. **announce** it running;
+ * 6. **run the handler** under its time limit, the clock starting with the call, its signal
+ *    aborting when the task is cancelled meanwhile;
+ * 7. hand the result or the failure to **the outcome** (`outcome.ts`), which records it and acks;
+ *    a failure after a cancel ends the task `cancelled`.
  *
  * Every collaborator is passed in, so each step is tested without a broker or a Web Worker.
  *
@@ -20,6 +23,7 @@ import { errorMessage, type Logger } from "../log.ts";
 import { readPayload } from "../payload.ts";
 import type { Validator } from "../schema.ts";
 import { attempt } from "./attempt.ts";
+import { cancelledError, type Cancels } from "./cancels.ts";
 import type { LedgerClient } from "./ledger_client.ts";
 import type { Outcomes } from "./outcome.ts";
 import { eventOf, mayRepeat, type Task } from "./task.ts";
@@ -38,7 +42,12 @@ export interface ExecutorDeps {
   maxBodyBytes: number;
   /** The handler's payload check, if it has a schema. */
   validate: Validator | undefined;
-  ledger: Pick<LedgerClient, "begin" | "claim" | "started" | "returned" | "settled">;
+  ledger: Pick<
+    LedgerClient,
+    "begin" | "claim" | "started" | "cancelling" | "returned" | "settled"
+  >;
+  /** The cancels this worker knows. */
+  cancels: Pick<Cancels, "has" | "watch">;
   outcomes: Outcomes;
   /** Sends the `running` event; resolves once it has left this thread. */
   announce(event: TaskEvent, log: Logger): Promise<void>;
@@ -70,7 +79,9 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
   const { outcomes } = deps;
   return async (task) => {
     try {
-      if (await askTheLedger(deps, task) || await poisoned(deps, task)) return;
+      if (await askTheLedger(deps, task)) return;
+      if (deps.cancels.has(task.id)) return await outcomes.cancelled(task);
+      if (await poisoned(deps, task)) return;
       const check = readPayload(task.body, {
         maxBytes: deps.maxBodyBytes,
         validate: deps.validate,
@@ -85,6 +96,7 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
       );
       const outcome = await runHandler(deps, task, check.payload);
       if (outcome.ok) return await outcomes.succeeded(task, outcome.result);
+      if (deps.cancels.has(task.id)) return await outcomes.cancelled(task);
       task.log.warn("attempt {attempt} failed: {error}", {
         attempt: task.attempt,
         error: outcome.error.message,
@@ -98,7 +110,7 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
 }
 
 /**
- * Step 3: `true` when the task's idempotency key says it is not to run now: a repeat of the task
+ * Step 4: `true` when the task's idempotency key says it is not to run now: a repeat of the task
  * that holds the key (acked and dropped, recorded nowhere), or a key that cannot be checked.
  */
 async function notItsToRun(deps: ExecutorDeps, task: Task, payload: unknown): Promise<boolean> {
@@ -128,12 +140,14 @@ async function askTheLedger(deps: ExecutorDeps, task: Task): Promise<boolean> {
       await outcomes.recorded(task, verdict.event);
       return true;
     case "crashed":
-      await outcomes.failed(task, { name: "WorkerCrash", message: verdict.reason }, false);
+      // Ended by the supervisor after its cancel's grace: cancelled, not failed.
+      if (deps.cancels.has(task.id)) await outcomes.cancelled(task);
+      else await outcomes.failed(task, { name: "WorkerCrash", message: verdict.reason }, false);
       return true;
   }
 }
 
-/** Step 2: `true` when the message keeps coming back with no outcome: it is dead now. */
+/** Step 3: `true` when the message keeps coming back with no outcome: it is dead now. */
 async function poisoned(deps: ExecutorDeps, task: Task): Promise<boolean> {
   if (!task.redelivered || task.deliveries < MAX_DELIVERIES) return false;
   await deps.outcomes.failed(task, {
@@ -144,12 +158,15 @@ async function poisoned(deps: ExecutorDeps, task: Task): Promise<boolean> {
   return true;
 }
 
-/** Step 3's failure: a payload that breaks a rule. */
+/** Step 4's failure: a payload that breaks a rule. */
 function invalid(detail: string): TaskError {
   return { name: "InvalidPayload", message: detail };
 }
 
-/** Step 5: one call of the handler under its time limit; the clock starts with the call. */
+/**
+ * Step 6: one call of the handler under its time limit; the clock starts with the call. A cancel
+ * meanwhile aborts its signal, and the supervisor ends the worker if the handler goes on.
+ */
 async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
   // Called as a plain function, so its stack frame reads "at <name>", not "at Object.<name>".
   const handler = deps.handler;
@@ -161,6 +178,10 @@ async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
     () => controller.abort(new Error(`timed out after ${timeoutMs} ms`)),
     timeoutMs,
   );
+  const unwatch = deps.cancels.watch(task.id, () => {
+    controller.abort(cancelledError());
+    deps.ledger.cancelling(task.key);
+  });
   const ctx = deps.context(task, controller.signal);
   const outcome = await attempt(
     () => handler(payload, ctx),
@@ -168,5 +189,6 @@ async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
     () => deps.ledger.returned(task.key),
   );
   clearTimeout(timer);
+  unwatch();
   return outcome;
 }

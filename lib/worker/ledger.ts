@@ -61,6 +61,18 @@ export function runKey(id: string, replay: number, attempt: number): string {
   return `${id}/${replay}/${attempt}`;
 }
 
+/**
+ * The task id of an attempt's key.
+ *
+ * @example
+ * ```ts
+ * taskOfKey(runKey("t-1", 0, 2)); // "t-1"
+ * ```
+ */
+export function taskOfKey(key: string): string {
+  return key.split("/").slice(0, -2).join("/");
+}
+
 /** Settled attempts and crash notes remembered; the oldest are forgotten first. */
 const MEMORY = 100_000;
 

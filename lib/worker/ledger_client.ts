@@ -17,6 +17,8 @@ export interface LedgerClient {
   claim(key: string): Promise<Verdict>;
   /** The handler is called now; the supervisor ends the worker past `timeoutMs` and a grace. */
   started(key: string, timeoutMs: number): void;
+  /** The attempt's task was cancelled: the supervisor ends the worker past a grace. */
+  cancelling(key: string): void;
   /** The handler's call ended (however late). */
   returned(key: string): void;
   /** The attempt's retry or dead letter is in the broker; `event` records it. */
@@ -52,6 +54,7 @@ export function createLedgerClient(post: (message: FromWorker) => void): LedgerC
       });
     },
     started: (key, timeoutMs) => post({ type: "started", key, timeoutMs }),
+    cancelling: (key) => post({ type: "cancelling", key }),
     returned: (key) => post({ type: "returned", key }),
     decided: (key, event) => post({ type: "decided", key, event }),
     settled: (key) => post({ type: "settled", key }),

@@ -68,6 +68,8 @@ export interface Outcomes {
   failed(task: Task, error: TaskError, permanent: boolean): Promise<void>;
   /** A copy of an attempt whose outcome was decided before: records `event`, then acks. */
   recorded(task: Task, event: TaskEvent): Promise<void>;
+  /** The task was cancelled: it ends so, whether its handler ran or not. */
+  cancelled(task: Task): Promise<void>;
 }
 
 /**
@@ -116,5 +118,10 @@ export function createOutcomes(port: OutcomePort, policy: RetryPolicy): Outcomes
     },
 
     recorded: record,
+
+    cancelled(task) {
+      task.log.info("cancelled");
+      return record(task, eventOf(task, "cancelled"));
+    },
   };
 }

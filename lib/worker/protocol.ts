@@ -91,6 +91,13 @@ export type FromWorker =
   | { type: "claim"; key: string; ref: number }
   /** The handler is called; past `timeoutMs` plus a grace, the worker is terminated. */
   | { type: "started"; key: string; timeoutMs: number }
+  /**
+   * Tasks were cancelled (told by every worker as it reads them): a worker running one past a
+   * grace is terminated, even one whose handler blocks its thread and cannot hear it.
+   */
+  | { type: "cancels"; ids: string[] }
+  /** The attempt's task was cancelled: past a grace, the worker is terminated. */
+  | { type: "cancelling"; key: string }
   /** The handler's call for an attempt returned or threw (it may have outlived its timeout). */
   | { type: "returned"; key: string }
   /** The attempt's retry or dead letter is in the broker; `event` records it. */

@@ -12,7 +12,7 @@ import type { WorkerStatus } from "../status.ts";
 import { logger, type LogOptions } from "../log.ts";
 import { createDeadlines } from "./deadlines.ts";
 import { createHealth } from "./health.ts";
-import { createLedger } from "./ledger.ts";
+import { createLedger, taskOfKey } from "./ledger.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 /** The running set of workers; see {@linkcode startSupervisor}. */
@@ -44,7 +44,10 @@ interface Slot {
   stopped: (() => void) | undefined;
 }
 
-/** How long a handler may go on after its timeout (and `ctx.signal`) before its worker is ended. */
+/**
+ * How long a handler may go on after its timeout or its cancel (and `ctx.signal`) before its
+ * worker is ended.
+ */
 export const KILL_GRACE_MS = 2_000;
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
@@ -141,6 +144,10 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
             `${KILL_GRACE_MS} ms of ctx.signal aborting; its worker was terminated`;
           replace(slot, reason, message.key);
         });
+      case "cancelling":
+        return endAfterGrace(slot, message.key);
+      case "cancels":
+        return endCancelled(new Set(message.ids));
       case "returned":
         return deadlines.clear(message.key);
       case "exit":
@@ -174,6 +181,31 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           // The worker died while its claim waited: the attempt is not its to hold.
           else ledger.died(owner, () => undefined);
         });
+    }
+  };
+
+  /**
+   * Ends the worker of `slot` unless the attempt `key` it runs returns within the grace (or its
+   * time limit ends it sooner).
+   */
+  const endAfterGrace = (slot: Slot, key: string) => {
+    if (stopping) return; // the shutdown grace bounds it now
+    deadlines.arm(key, KILL_GRACE_MS, () => {
+      const reason = `cancelled, and did not stop within ${KILL_GRACE_MS} ms of ctx.signal ` +
+        "aborting; its worker was terminated";
+      replace(slot, reason, key);
+    });
+  };
+
+  /**
+   * Arms the grace of each running attempt of a cancelled task. Its own worker arms it too when
+   * it hears the cancel; a handler that blocks its thread never lets it, so every worker tells.
+   */
+  const endCancelled = (ids: Set<string>) => {
+    for (const slot of slots) {
+      for (const key of ledger.running(slot.owner)) {
+        if (ids.has(taskOfKey(key))) endAfterGrace(slot, key);
+      }
     }
   };
 

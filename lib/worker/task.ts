@@ -6,7 +6,7 @@
  */
 
 import type { Message } from "amqplib";
-import type { TaskEvent } from "../events.ts";
+import { isTerminal, type TaskEvent, type TaskState } from "../events.ts";
 import { newTaskId } from "../id.ts";
 import type { Logger } from "../log.ts";
 import type { TaskMessage } from "../amqp/publish.ts";
@@ -104,8 +104,10 @@ export function eventOf(
   // A task no Warren producer recorded (another client's, ctx.publish's): each event may be the
   // store's first of it, so each says which event made it.
   if (task.event && !task.fromWarren) event.event = task.event;
-  // Its end tells the recorder where the callback goes.
-  if (task.callback && (type === "succeeded" || type === "dead")) event.callback = task.callback;
+  // Its end tells the recorder where the callback goes; a retry tells the store, for a cancel.
+  if (task.callback && (isTerminal(type as TaskState) || type === "retrying")) {
+    event.callback = task.callback;
+  }
   if (task.startedAt !== undefined && type !== "running" && type !== "progress") {
     event.startedAt = task.startedAt;
   }

@@ -3,7 +3,8 @@
  * and stalls Warren's broker connections, Warren itself is killed with SIGKILL (or, in the second
  * run, stopped with SIGTERM) and restarted, and the real broker is restarted (`rabbitmqctl
  * stop_app` / `start_app`). Every task that got a 202 must then reach exactly the terminal state
- * its payload asks for, and without the SIGKILL no handler may run twice. It prints the counts and
+ * its payload asks for (4% are delayed and cancelled: they must end cancelled, and never run), and
+ * without the SIGKILL no handler may run twice. It prints the counts and
  * stops by itself within its deadline.
  */
 
@@ -24,6 +25,8 @@ const TASKS = Number(Deno.env.get("CHAOS_TASKS") ?? 10_000);
 const DEADLINE_MS = 6 * 60_000;
 /** Enqueue pace: the faults must land while tasks are going in. */
 const RATE_PER_SECOND = 350;
+/** The states a task ends in. */
+const TERMINAL = ["succeeded", "dead", "cancelled"];
 
 function rabbitmqctl(...args: string[]): void {
   const { success, stderr } = new Deno.Command("rabbitmqctl", { args, stdout: "null" })
@@ -66,11 +69,12 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
   const faults: string[] = [];
 
   try {
-    const { accepted, refused, done: producer } = produce({
+    const { accepted, refused, cancelled, done: producer } = produce({
       tasks: TASKS,
       rate: RATE_PER_SECOND,
       deadline,
       target: () => warren.url,
+      cancels: true,
     });
 
     const ready = () =>
@@ -148,7 +152,7 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
             const response = await fetch(`${warren.url}/tasks/${id}`);
             const task = await response.json();
             lastSeen.set(id, { id, state: task.state, history: task.history });
-            if (response.status === 200 && (task.state === "succeeded" || task.state === "dead")) {
+            if (response.status === 200 && TERMINAL.includes(task.state)) {
               states.set(id, task);
               pending.delete(id);
             }
@@ -164,18 +168,26 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     const duplicates = [...perAttempt.values()].reduce((sum, n) => sum + n - 1, 0);
     const count = (state: string) => [...states.values()].filter((t) => t.state === state).length;
     const wrong = [...states].filter(([id, task]) =>
-      task.state !== expectedState(accepted.get(id)!)
+      task.state !== expectedState(accepted.get(id)!) &&
+      // A cancel that came after the task had ended (409) leaves it as it ended.
+      !(cancelled.get(id) === 409 && task.state === "succeeded")
     );
+    // A task cancelled while it waited (200) never runs.
+    const ran = new Set(runs.map((line) => line.split(" ")[0]));
+    const cancelledRan = [...cancelled].filter(([id, status]) => status === 200 && ran.has(id));
     console.log(
       `\nfaults:\n  ${faults.join("\n  ")}\n` +
         `chaos: accepted ${accepted.size}, succeeded ${count("succeeded")}, dead ${
           count("dead")
-        }, lost ${pending.size}, wrong state ${wrong.length}, duplicates run ${duplicates}, ` +
+        }, cancelled ${count("cancelled")} (ran after their cancel ${cancelledRan.length}), ` +
+        `lost ${pending.size}, wrong state ${wrong.length}, duplicates run ${duplicates}, ` +
         `refused ${refused.count}, in ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     assert.equal(accepted.size, TASKS, "the producer got every task accepted in time");
     assert.equal(pending.size, 0, `lost: ${[...pending].slice(0, 5).join(", ")}`);
     assert.deepEqual(wrong.slice(0, 5), [], "each task reached the state its payload asked for");
+    assert.deepEqual(cancelledRan.slice(0, 5), [], "no task cancelled while it waited ran");
+    assert.ok(count("cancelled") > 0, "cancels were in the mix");
     // Every run that succeeded has its start, whatever restart lost its transient "running".
     const startless = [...states].filter(([, task]) =>
       task.state === "succeeded" &&

@@ -1,8 +1,9 @@
 /**
  * The producer of the fault suites (chaos and cluster): a paced stream of POSTs to the chaos
- * handler, each payload asking for a fate (`ok`, `retry` once, `dead`), while faults happen. A
- * refusal (503, 429, a dead server) is retried as a new task, as a client would; only 202s count
- * as accepted.
+ * handler, each payload asking for a fate (`ok`, `retry` once, `dead`, or, when asked for,
+ * `cancel`: delayed, then cancelled), while faults happen. A refusal (503, 429, a dead server) is
+ * retried as a new task, as a client would; only 202s count as accepted. A cancel is sent again
+ * until it is answered.
  *
  * @module
  */
@@ -13,17 +14,21 @@ import { fileURLToPath } from "node:url";
 export const CHAOS_HANDLERS = fileURLToPath(new URL("./handlers", import.meta.url));
 
 /** What a task's payload asks the chaos handler for. */
-export type Mode = "ok" | "retry" | "dead";
+export type Mode = "ok" | "retry" | "dead" | "cancel";
 
-/** 94% succeed at once, 3% after one retry, 3% die. */
-export function modeOf(n: number): Mode {
-  return n % 100 < 3 ? "retry" : n % 100 < 6 ? "dead" : "ok";
+/** 94% succeed at once, 3% after one retry, 3% die; with `cancels`, 4% of the first are cancelled. */
+export function modeOf(n: number, cancels = false): Mode {
+  const r = n % 100;
+  return r < 3 ? "retry" : r < 6 ? "dead" : cancels && r < 10 ? "cancel" : "ok";
 }
 
 /** The state a task of `mode` must end in. */
-export function expectedState(mode: Mode): "succeeded" | "dead" {
-  return mode === "dead" ? "dead" : "succeeded";
+export function expectedState(mode: Mode): "succeeded" | "dead" | "cancelled" {
+  return mode === "dead" ? "dead" : mode === "cancel" ? "cancelled" : "succeeded";
 }
+
+/** How long a task to be cancelled waits before it may run. */
+export const CANCEL_DELAY_SECONDS = 20;
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,12 +43,16 @@ export interface ProduceOptions {
   deadline: number;
   /** Where the `n`th POST goes (a Warren's URL; asked each time, as processes restart). */
   target(n: number): string;
+  /** Whether some tasks are cancelled (see {@linkcode modeOf}). */
+  cancels?: boolean;
 }
 
 /** What a producer got: the accepted tasks with their modes, and how many POSTs were refused. */
 export interface Produced {
   accepted: Map<string, Mode>;
   refused: { count: number };
+  /** The status each cancel was answered with at last (200, 202, or 409 when it had ended). */
+  cancelled: Map<string, number>;
   /** Resolves when `tasks` were accepted (or the deadline passed) and no POST is in flight. */
   done: Promise<void>;
 }
@@ -61,16 +70,36 @@ export interface Produced {
 export function produce(options: ProduceOptions): Produced {
   const accepted = new Map<string, Mode>();
   const refused = { count: 0 };
-  const post = async (url: string, mode: Mode) => {
+  const cancelled = new Map<string, number>();
+  const cancel = async (n: number, id: string) => {
+    while (Date.now() < options.deadline) {
+      try {
+        const response = await fetch(`${options.target(n)}/tasks/${id}/cancel`, {
+          method: "POST",
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.body?.cancel();
+        if ([200, 202, 409].includes(response.status)) {
+          return void cancelled.set(id, response.status);
+        }
+      } catch {
+        // a dead server: as for a refused POST, try again
+      }
+      await sleep(250);
+    }
+  };
+  const post = async (n: number, mode: Mode) => {
     try {
-      const response = await fetch(`${url}/tasks/chaos`, {
+      const delay = mode === "cancel" ? `?delay=${CANCEL_DELAY_SECONDS}` : "";
+      const response = await fetch(`${options.target(n)}/tasks/chaos${delay}`, {
         method: "POST",
         body: JSON.stringify({ mode }),
         signal: AbortSignal.timeout(10_000),
       });
       const body = await response.json();
-      if (response.status === 202) accepted.set(body.id, mode);
-      else refused.count++;
+      if (response.status !== 202) return void refused.count++;
+      accepted.set(body.id, mode);
+      if (mode === "cancel") await cancel(n, body.id);
     } catch {
       refused.count++;
       await sleep(100);
@@ -89,12 +118,12 @@ export function produce(options: ProduceOptions): Produced {
       const due = begin + (n * 1000) / options.rate;
       if (due > Date.now()) await sleep(due - Date.now());
       if (inflight.size >= 32) await Promise.race(inflight);
-      const one = post(options.target(n), modeOf(n));
+      const one = post(n, modeOf(n, options.cancels));
       n++;
       inflight.add(one);
       one.finally(() => inflight.delete(one));
     }
     await Promise.all(inflight);
   })();
-  return { accepted, refused, done };
+  return { accepted, refused, cancelled, done };
 }

@@ -118,6 +118,12 @@ function renderStats(stats) {
     select.replaceChildren(new Option("all", ""), ...stats.handlers.map((h) => new Option(h.name)));
     select.value = current;
   }
+  const bulk = $("#cancel-waiting select[name=handler]");
+  if (bulk.options.length !== stats.handlers.length) {
+    const current = bulk.value;
+    bulk.replaceChildren(...stats.handlers.map((h) => new Option(h.name)));
+    if (current) bulk.value = current;
+  }
   renderChart(stats.series);
 }
 
@@ -240,7 +246,35 @@ async function openDetail(id) {
       .then(() => say(`replayed ${shortId(task.id)}`))
       .then(() => openDetail(task.id))
       .catch((error) => say(error.message));
+  showCancel(task);
 }
+
+const ENDED = ["succeeded", "dead", "cancelled"];
+
+/** The detail's cancel button: shown while the task has not ended. */
+function showCancel(task) {
+  const cancel = $("#detail-cancel");
+  cancel.hidden = ENDED.includes(task.state);
+  cancel.onclick = () =>
+    api(`/tasks/${encodeURIComponent(task.id)}/cancel`, { method: "POST" })
+      .then((body) =>
+        say(body.state === "cancelled" ? `cancelled ${shortId(task.id)}` : "cancel sent")
+      )
+      .then(() => openDetail(task.id))
+      .catch((error) => say(error.message));
+}
+
+$("#cancel-waiting").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const handler = $("#cancel-waiting select[name=handler]").value;
+  if (!handler || !confirm(`Cancel every waiting task of ${handler}? This cannot be undone.`)) {
+    return;
+  }
+  api(`/handlers/${encodeURIComponent(handler)}/cancel`, { method: "POST" })
+    .then((body) => say(`cancelled ${body.cancelled}${body.more ? " (more are left)" : ""}`))
+    .then(() => loadTasks())
+    .catch((error) => say(error.message));
+});
 
 $("#detail-close").addEventListener("click", () => {
   $("#detail").hidden = true;
