@@ -81,28 +81,30 @@ export async function startWarren(
   const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
   log.info("listening on {url}", { url });
 
+  let stopped: Promise<void> | undefined;
   return {
     url,
-    async stop() {
-      if (stopping) return;
-      stopping = true;
-      log.info("stopping: no new tasks; waiting up to {grace} ms for running ones", {
-        grace: config.shutdownGraceMs,
-      });
-      // Until the end the server answers: POST with 503 and Retry-After, /readyz with 503
-      // "draining", reads as usual. Its listener closes last, so no client is refused a
-      // connection while this process still runs.
-      await api?.scheduler.stop(); // first: a tick it claimed now could not be published
-      await supervisor?.stop(config.shutdownGraceMs);
-      await api?.pruner.stop();
-      await api?.broker.drainEvents();
-      await api?.writer.flush();
-      api?.stopFeed();
-      await api?.broker.close();
-      await server.shutdown();
-      await api?.store.close();
-      log.info("stopped");
-    },
+    stop: () =>
+      stopped ??= (async () => {
+        log.info("stopping: no new tasks; waiting up to {grace} ms for running ones", {
+          grace: config.shutdownGraceMs,
+        });
+        // First, while tasks are still admitted: a tick it claimed is published.
+        await api?.scheduler.stop();
+        stopping = true;
+        // Until the end the server answers: POST with 503 and Retry-After, /readyz with 503
+        // "draining", reads as usual. Its listener closes last, so no client is refused a
+        // connection while this process still runs.
+        await supervisor?.stop(config.shutdownGraceMs);
+        await api?.pruner.stop();
+        await api?.broker.drainEvents();
+        await api?.writer.flush();
+        api?.stopFeed();
+        await api?.broker.close();
+        await server.shutdown();
+        await api?.store.close();
+        log.info("stopped");
+      })(),
   };
 }
 

@@ -16,6 +16,7 @@
  * | `x-warren-event-id`, `x-warren-topic` | the event it was made from, on its retries and replays |
  * | `x-warren-callback` | the URL its callback goes to when it ends (`Callback-Url`) |
  * | `x-warren-files` | its uploaded files, a JSON array of `FileInfo` (see `files.ts`) |
+ * | `x-warren-again` | `1`: published again after its first publish went unconfirmed, so a copy may be in the broker already |
  *
  * An **event** (on `<prefix>.topics`, routed by its topic) is its payload as JSON in the body,
  * with `message_id` its id (the tasks it makes take theirs from it: see `eventTaskId`) and the
@@ -69,6 +70,7 @@ const EVENT_ID_HEADER = "x-warren-event-id";
 const TOPIC_HEADER = "x-warren-topic";
 const CALLBACK_HEADER = "x-warren-callback";
 const FILES_HEADER = "x-warren-files";
+const AGAIN_HEADER = "x-warren-again";
 const TASK_HEADER = "x-warren-task";
 const HANDLER_HEADER = "x-warren-handler";
 /** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
@@ -93,6 +95,7 @@ export interface Run {
  * @example
  * ```ts
  * const props = taskProperties({ id: "t-1", createdAt: Date.now() }, { attempt: 2, replay: 0 });
+ * taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 1, replay: 0 }, true); // marked again
  * props.headers; // { "x-warren-attempt": 2, "x-warren-created-at": … }
  * ```
  */
@@ -105,8 +108,10 @@ export function taskProperties(
     files?: FileInfo[];
   },
   run: Run,
+  again = false,
 ): Options.Publish {
   const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
+  if (again) headers[AGAIN_HEADER] = 1;
   if (task.createdAt !== undefined) headers[CREATED_AT_HEADER] = task.createdAt;
   if (run.replay > 0) headers[REPLAY_HEADER] = run.replay;
   if (task.event) {
@@ -166,6 +171,8 @@ export interface TaskFacts extends Run {
   callback?: string;
   /** The files uploaded with it, if any. */
   files?: FileInfo[];
+  /** Published again after an unconfirmed publish: a copy of it may have come before. */
+  again?: boolean;
 }
 
 /** Who reads a task message: the handler whose queue it came from, and where events come from. */
@@ -206,6 +213,7 @@ export function readTask(message: Message, reader: Reader): TaskFacts {
     ...(event ? { event } : {}),
     ...(typeof headers[CALLBACK_HEADER] === "string" ? { callback: headers[CALLBACK_HEADER] } : {}),
     ...filesOf(headers[FILES_HEADER]),
+    ...(positiveInteger(headers[AGAIN_HEADER], 1) ? { again: true } : {}),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
     replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
     // A message that does not say when it was enqueued was enqueued by now at the latest.

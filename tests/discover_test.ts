@@ -46,6 +46,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     files: {},
     idempotencyKey: [],
     retention: {},
+    schedule: undefined,
   });
 });
 

@@ -141,3 +141,17 @@ Deno.test("delivery: a copy of an event is its task for the handler; its retries
   assert.deepEqual(again.event, email.event);
   assert.equal(again.attempt, 2);
 });
+
+Deno.test("wire: a task published again says so, and its worker asks the ledger first", () => {
+  const props = taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 1, replay: 0 }, true);
+  assert.equal(props.headers?.["x-warren-again"], 1);
+  const message = {
+    content: new Uint8Array(),
+    fields: { exchange: "p.tasks", routingKey: "hello", redelivered: false },
+    properties: props,
+  } as unknown as Message;
+  const reader = { handler: "hello", topicsExchange: "p.topics", newId: () => "x" };
+  assert.equal(readTask(message, reader).again, true);
+  const plain = taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 1, replay: 0 });
+  assert.equal(plain.headers?.["x-warren-again"], undefined);
+});

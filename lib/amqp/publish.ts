@@ -141,6 +141,11 @@ export interface SendOptions {
   attempt?: number;
   /** Replays so far; default 0. */
   replay?: number;
+  /**
+   * Whether it was published before without a confirm (a copy may be in the broker): the worker
+   * then asks its ledger before it runs it, as for a redelivery.
+   */
+  again?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -187,11 +192,11 @@ export function sendTask(
   timeoutMs: number,
   options: SendOptions = {},
 ): Promise<void> {
-  const { delaySeconds = 0, attempt = 1, replay = 0 } = options;
+  const { delaySeconds = 0, attempt = 1, replay = 0, again = false } = options;
   const route = delaySeconds > 0
     ? delayRoute(names, delaySeconds, task.handler)
     : { exchange: names.tasksExchange, routingKey: task.handler };
-  const properties = taskProperties(task, { attempt, replay });
+  const properties = taskProperties(task, { attempt, replay }, again);
   return publishConfirmed(ch, route.exchange, route.routingKey, task.body, properties, timeoutMs);
 }
 

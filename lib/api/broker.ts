@@ -154,10 +154,10 @@ export function connectApiBroker(options: ApiBrokerOptions): ApiBroker {
     connected: () => link.session() !== undefined,
     blocked: () => link.blocked(),
     admit: () => void admit(),
-    enqueue: (task, { delaySeconds }) =>
+    enqueue: (task, options) =>
       confirmed(
         { kind: "task", id: task.id },
-        (pub) => publishTask(pub, names, task, config.publishTimeoutMs, { delaySeconds }),
+        (pub) => publishTask(pub, names, task, config.publishTimeoutMs, options),
       ),
     publish: (event) =>
       confirmed(

@@ -48,7 +48,7 @@ export interface ApiDeps {
    * {@linkcode ApiDeps.admit} throws, or with an `UnavailableError` naming the task when its
    * publish went unconfirmed.
    */
-  enqueue(task: NewTask, options: { delaySeconds: number }): Promise<void>;
+  enqueue(task: NewTask, options: { delaySeconds: number; again?: boolean }): Promise<void>;
   /** Publishes an event on the topics exchange; resolves and rejects as `enqueue` does. */
   publish(event: NewEvent): Promise<void>;
   /**

@@ -64,11 +64,15 @@ export type KeyedOutcome =
 export async function underKey(
   deps: Pick<ApiDeps, "store" | "idempotency">,
   request: { scope: string; key: string | undefined; fingerprint: string; taskId: string },
-  publish: (taskId: string) => Promise<string>,
+  publish: (taskId: string, again: boolean) => Promise<string>,
 ): Promise<KeyedOutcome | Response> {
   const { scope, key } = request;
   if (key === undefined) {
-    return { kind: "published", taskId: request.taskId, answer: await publish(request.taskId) };
+    return {
+      kind: "published",
+      taskId: request.taskId,
+      answer: await publish(request.taskId, false),
+    };
   }
   const verdict = await deps.store.claimKey({
     ...request,
@@ -84,7 +88,7 @@ export async function underKey(
   const taskId = verdict.kind === "retry" ? verdict.taskId : request.taskId;
   let answer: string;
   try {
-    answer = await publish(taskId);
+    answer = await publish(taskId, verdict.kind === "retry");
   } catch (error) {
     // Nothing left this process: a repeat may try afresh. Else the key waits for its lease.
     const mayRun = error instanceof UnavailableError && error.mayRunAs !== undefined;

@@ -8,6 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { urlProblem } from "../callback/destination.ts";
+import type { NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
 import { errorMessage, logger } from "../log.ts";
 import type { PayloadRefusal } from "../payload.ts";
@@ -61,6 +62,28 @@ export function readCallback(
     : urlProblem(header.trim(), deps.callbacks.allow);
   if (wrong === undefined) return header.trim();
   return problem({ slug: "bad-callback", title: "Bad Callback-Url", status: 400, detail: wrong });
+}
+
+/**
+ * The `queued` event of a task the api published (`runAt` when it waits for a delay).
+ *
+ * @example
+ * ```ts
+ * queuedEvent({ id: "t-1", handler: "hello", payload: {}, createdAt: 1 }).type; // "queued"
+ * ```
+ */
+export function queuedEvent(task: NewTask, runAt?: number): TaskEvent {
+  return {
+    type: "queued",
+    id: task.id,
+    handler: task.handler,
+    attempt: 0,
+    at: task.createdAt,
+    payload: task.payload,
+    ...(runAt === undefined ? {} : { runAt }),
+    ...(task.files ? { files: task.files } : {}),
+    ...(task.callback ? { callback: task.callback } : {}),
+  };
 }
 
 /**

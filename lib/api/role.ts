@@ -84,7 +84,7 @@ export async function startApiParts(
       handlers,
       ticks: store,
       ready: () => broker.connected() && !broker.blocked() && !options.stopping(),
-      enqueue: (task) => broker.enqueue(task, { delaySeconds: 0 }),
+      enqueue: (task, again) => broker.enqueue(task, { delaySeconds: 0, again }),
       record: (events) => recordQueued({ writer, recordLater: broker.recordLater }, events),
       misfireMs: config.scheduleMisfireMs,
     }),

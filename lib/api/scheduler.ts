@@ -11,6 +11,7 @@
 
 import type { NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
+import { queuedEvent } from "./intake.ts";
 import type { HandlerInfo } from "../handler.ts";
 import { scheduleTaskId } from "../id.ts";
 import { errorMessage, logger } from "../log.ts";
@@ -23,8 +24,11 @@ export interface SchedulerDeps {
   ticks: ScheduleTicks;
   /** Whether a task can be published now: no tick is claimed while it cannot. */
   ready(): boolean;
-  /** Publishes a task; resolves once the broker confirmed it. */
-  enqueue(task: NewTask): Promise<void>;
+  /**
+   * Publishes a task; resolves once the broker confirmed it. `again` marks a tick taken over
+   * from a claim left unsent, whose task may be in the broker already.
+   */
+  enqueue(task: NewTask, again: boolean): Promise<void>;
   /** Records tasks queued. */
   record(events: TaskEvent[]): Promise<void>;
   /** How late a tick may be and still run on its own (`WARREN_SCHEDULE_MISFIRE`). */
@@ -64,24 +68,15 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Publishes a claimed tick's task, records it, and marks the tick sent. */
-  const publish = async (tick: Omit<Tick, "sent">, schedule: Schedule) => {
+  const publish = async (tick: Omit<Tick, "sent">, schedule: Schedule, again = false) => {
     const task: NewTask = {
       id: tick.taskId,
       handler: tick.handler,
       payload: schedule.payload,
       createdAt: Date.now(),
     };
-    await deps.enqueue(task);
-    await deps.record([
-      {
-        type: "queued",
-        id: task.id,
-        handler: task.handler,
-        attempt: 0,
-        at: task.createdAt,
-        payload: task.payload,
-      },
-    ]);
+    await deps.enqueue(task, again);
+    await deps.record([queuedEvent(task)]);
     await deps.ticks.tickSent(tick.handler, tick.tick);
     if (tick.missed > 0) {
       log.warn("{handler}: one task for the tick of {tick} and the {missed} missed before it", {
@@ -98,7 +93,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     const schedules = new Map(scheduled.map((s) => [s.name, s.schedule]));
     for (const stale of await deps.ticks.staleTicks(now, TICK_LEASE_MS)) {
       const schedule = schedules.get(stale.handler);
-      if (schedule) await publish(stale, schedule);
+      if (schedule) await publish(stale, schedule, true);
     }
     const last = new Map((await deps.ticks.lastTicks()).map((t) => [t.handler, t.tick]));
     for (const { name, schedule } of scheduled) {

@@ -18,7 +18,14 @@ import type { HandlerInfo } from "../handler.ts";
 import type { ApiDeps } from "./deps.ts";
 import { UnavailableError } from "./errors.ts";
 import { isMultipart, readUpload } from "./uploads.ts";
-import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
+import {
+  payloadLimit,
+  queuedEvent,
+  readCallback,
+  recordQueued,
+  refusedPayload,
+  unsupported,
+} from "./intake.ts";
 import { pageOf, readPage } from "./page.ts";
 import { problem } from "./problem.ts";
 import { summaryJson, taskJson, taskLinks } from "./task_json.ts";
@@ -50,12 +57,20 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
     if (body instanceof Response) return body;
     const { delay, wait, callback, key } = options;
-    const outcome = await underKey(deps, {
-      scope: taskScope(name),
-      key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
-      fingerprint: body.fingerprint([name, delay, callback ?? null]),
-      taskId: id,
-    }, (taskId) => enqueue(deps, { ...body, id: taskId, handler: name, callback }, delay));
+    const outcome = await underKey(
+      deps,
+      {
+        scope: taskScope(name),
+        key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
+        fingerprint: body.fingerprint([name, delay, callback ?? null]),
+        taskId: id,
+      },
+      (taskId, again) =>
+        enqueue(deps, { ...body, id: taskId, handler: name, callback }, {
+          delaySeconds: delay,
+          again,
+        }),
+    );
     // The upload went to waste: the request was refused, or a repeat, or published as an
     // earlier one's task.
     if (body.files.length && (outcome instanceof Response || outcome.taskId !== id)) {
@@ -191,8 +206,9 @@ async function readBody(
 async function enqueue(
   deps: ApiDeps,
   body: { id: string; handler: string; payload: unknown; files: FileInfo[]; callback?: string },
-  delay: number,
+  options: { delaySeconds: number; again: boolean },
 ): Promise<string> {
+  const delay = options.delaySeconds;
   const task: NewTask = {
     id: body.id,
     handler: body.handler,
@@ -202,22 +218,12 @@ async function enqueue(
     ...(body.files.length ? { files: body.files } : {}),
   };
   const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
-  await deps.enqueue(task, { delaySeconds: delay }).catch(async (error) => {
+  await deps.enqueue(task, options).catch(async (error) => {
     const mayRun = error instanceof UnavailableError && error.mayRunAs !== undefined;
     if (task.files && !mayRun) await deps.store.deleteFiles(task.id);
     throw error;
   });
-  await recordQueued(deps, [{
-    type: "queued",
-    id: task.id,
-    handler: task.handler,
-    attempt: 0,
-    at: task.createdAt,
-    payload: task.payload,
-    runAt,
-    ...(task.files ? { files: task.files } : {}),
-    ...(task.callback ? { callback: task.callback } : {}),
-  }]);
+  await recordQueued(deps, [queuedEvent(task, runAt)]);
   return acceptedAnswer({ ...task, runAt });
 }
 

@@ -68,12 +68,13 @@ export function taskOf(delivery: Message, route: Route, ack: () => void, log: Lo
 }
 
 /**
- * Whether a delivery may repeat an attempt this process saw: a redelivery, or a retry or replay
- * (published again after a confirm timeout). A fresh first attempt cannot: Warren's producers
- * publish it once.
+ * Whether a delivery may repeat an attempt this process saw: a redelivery, a retry or replay
+ * (published again after a confirm timeout), or a task a producer published again because its
+ * first publish went unconfirmed (a schedule's tick taken over, an idempotency key's lease). A
+ * fresh first attempt cannot.
  */
 export function mayRepeat(task: Task): boolean {
-  return task.redelivered || task.attempt > 1 || task.replay > 0;
+  return task.redelivered || task.again === true || task.attempt > 1 || task.replay > 0;
 }
 
 /**

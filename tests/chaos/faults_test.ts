@@ -4,11 +4,13 @@
  * run, stopped with SIGTERM) and restarted, and the real broker is restarted (`rabbitmqctl
  * stop_app` / `start_app`). Every task that got a 202 must then reach exactly the terminal state
  * its payload asks for (4% are delayed and cancelled: they must end cancelled, and never run), and
- * without the SIGKILL no handler may run twice. It prints the counts and
+ * without the SIGKILL no handler may run twice. A per-second schedule runs throughout: every tick
+ * makes one task, none is skipped, each ends. It prints the counts and
  * stops by itself within its deadline.
  */
 
 import assert from "node:assert/strict";
+import { idTime } from "../../lib/id.ts";
 import { brokerProxy } from "../helpers/proxy.ts";
 import { CHAOS_HANDLERS, expectedState, produce, sleep } from "./producer.ts";
 import {
@@ -166,6 +168,8 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     const perAttempt = new Map<string, number>();
     for (const line of runs) perAttempt.set(line, (perAttempt.get(line) ?? 0) + 1);
     const duplicates = [...perAttempt.values()].reduce((sum, n) => sum + n - 1, 0);
+    const twice = [...perAttempt].filter(([, n]) => n > 1).map(([line]) => line.split(" ")[0]);
+    const ticksTwice = twice.filter((id) => !accepted.has(id)).length;
     const count = (state: string) => [...states.values()].filter((t) => t.state === state).length;
     const wrong = [...states].filter(([id, task]) =>
       task.state !== expectedState(accepted.get(id)!) &&
@@ -180,7 +184,8 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
         `chaos: accepted ${accepted.size}, succeeded ${count("succeeded")}, dead ${
           count("dead")
         }, cancelled ${count("cancelled")} (ran after their cancel ${cancelledRan.length}), ` +
-        `lost ${pending.size}, wrong state ${wrong.length}, duplicates run ${duplicates}, ` +
+        `lost ${pending.size}, wrong state ${wrong.length}, duplicates run ${duplicates} ` +
+        `(${ticksTwice} of them scheduled), ` +
         `refused ${refused.count}, in ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     assert.equal(accepted.size, TASKS, "the producer got every task accepted in time");
@@ -195,6 +200,17 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     );
     assert.deepEqual(startless.slice(0, 5).map(([id]) => id), [], "every start is recorded");
     if (!kill) assert.equal(duplicates, 0, "no handler ran twice without the SIGKILL");
+    const beats = await scheduledTicks(warren.url, deadline);
+    console.log(
+      `schedule: ${beats.ticks.length} ticks of a per-second schedule, gaps ${beats.gaps.length}, ` +
+        `not ended ${beats.open.length}`,
+    );
+    assert.ok(
+      beats.ticks.length > 20,
+      `the schedule ran through the faults (${beats.ticks.length})`,
+    );
+    assert.deepEqual(beats.open.slice(0, 5), [], "every tick's task ended");
+    assert.deepEqual(beats.gaps.slice(0, 5), [], "no tick was skipped");
     for (const [id, task] of states) {
       if (accepted.get(id) === "retry") assert.ok(task.attempts >= 2, `${id} was retried`);
     }
@@ -202,7 +218,36 @@ async function chaos({ kill }: { kill: boolean }): Promise<void> {
     proxy.resume();
     await warren.stop();
     await proxy.close();
-    await deleteTopology(prefix, ["chaos"]);
+    await deleteTopology(prefix, ["beat", "chaos"]);
     await Deno.remove(runLog).catch(() => {});
+  }
+}
+
+/**
+ * The ticks of the per-second `beat` schedule that made a task, once every task of a tick more
+ * than 20 s old has ended (or the deadline passed): the gaps between them, and those not ended.
+ */
+async function scheduledTicks(
+  url: string,
+  deadline: number,
+): Promise<{ ticks: number[]; gaps: number[]; open: string[] }> {
+  while (true) {
+    const horizon = Date.now() - 5_000;
+    const tasks: { id: string; state: string }[] = [];
+    for (let cursor = "";;) {
+      const response = await fetch(`${url}/tasks?handler=beat&limit=1000${cursor}`);
+      const page = await response.json();
+      tasks.push(...page.tasks);
+      if (!page.next_cursor) break;
+      cursor = `&cursor=${page.next_cursor}`;
+    }
+    const old = tasks.filter((task) => idTime(task.id)! < horizon);
+    const open = old.filter((task) => !TERMINAL.includes(task.state)).map((task) => task.id);
+    if (open.length === 0 || Date.now() > deadline) {
+      const ticks = old.map((task) => idTime(task.id)!).sort((a, b) => a - b);
+      const gaps = ticks.slice(1).map((tick, i) => tick - ticks[i]).filter((gap) => gap !== 1_000);
+      return { ticks, gaps, open };
+    }
+    await sleep(1_000);
   }
 }

@@ -391,9 +391,53 @@ function handle(block) {
   }
 }
 
+// Schedules.
+
+/** When a schedule's time is: the date too, unless it is today. */
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return date.toDateString() === new Date().toDateString()
+    ? date.toLocaleTimeString()
+    : date.toLocaleString();
+}
+
+async function loadSchedules() {
+  const { schedules } = await api("/schedules");
+  $("#schedules").hidden = schedules.length === 0;
+  $("#schedule-list tbody").replaceChildren(...schedules.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.handler = s.handler;
+    const task = document.createElement("td");
+    if (s.last_run) {
+      task.append(button(shortId(s.last_run.task_id), () => openDetail(s.last_run.task_id)));
+    }
+    tr.append(
+      cell(s.handler),
+      cell(s.timezone ? `${s.cron} (${s.timezone})` : s.cron),
+      cell(when(s.next_run)),
+      cell(
+        s.last_run
+          ? when(s.last_run.at) + (s.last_run.missed ? ` (+${s.last_run.missed} missed)` : "")
+          : "never",
+      ),
+      task,
+    );
+    return tr;
+  }));
+}
+
+/** Keeps the schedules fresh: their next and last runs move each tick. */
+function followSchedules() {
+  const refresh = () => loadSchedules().catch(() => {});
+  setInterval(refresh, 5_000);
+  return refresh();
+}
+
 async function start() {
   try {
     await loadTasks();
+    await followSchedules();
     follow();
   } catch (error) {
     if (!(error instanceof Unauthorized)) say(error.message);
