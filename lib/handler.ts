@@ -21,6 +21,12 @@
 import type { EventOrigin } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { type Duration, parseDuration } from "./duration.ts";
+import {
+  type Permissions,
+  type PermissionsConfig,
+  readPermissions,
+  ungranted,
+} from "./permissions.ts";
 import { readSchedule, type Schedule, type ScheduleConfig } from "./schedule.ts";
 import { compileSchema, describeViolations, type JsonSchema } from "./schema.ts";
 import { parseSize } from "./size.ts";
@@ -76,6 +82,13 @@ export interface HandlerConfig {
    * tasks' payload (default `{}`). Each tick makes one task, however many api processes run.
    */
   schedule?: ScheduleConfig;
+  /**
+   * What its Web Workers may do beyond reaching the broker, in Deno's vocabulary: hosts it may
+   * reach (`net`), paths it may `read` and `write` (relative to the project), environment
+   * variables (`env`), programs it may `run`, `sys` calls and `ffi` libraries; `true` allows any.
+   * Default: nothing.
+   */
+  permissions?: PermissionsConfig;
 }
 
 /** One file a handler accepts. */
@@ -113,6 +126,8 @@ export interface ResolvedHandlerConfig {
   retention: { succeeded?: number; dead?: number };
   /** Its schedule, if it has one. */
   schedule: Schedule | undefined;
+  /** What its Web Workers may do (besides reaching the broker). */
+  permissions: Permissions;
 }
 
 /** What a handler gets besides its payload. */
@@ -237,12 +252,18 @@ const CONFIG_FIELDS = [
   "idempotencyKey",
   "retention",
   "schedule",
+  "permissions",
 ];
 
 /**
- * Checks a module's `config` export and fills in the defaults; `where` names the file in errors.
+ * Checks a module's `config` export and fills in the defaults; `where` names the file in errors,
+ * and paths in its permissions are relative to `projectDir`.
  */
-export function resolveConfig(config: unknown, where: string): ResolvedHandlerConfig {
+export function resolveConfig(
+  config: unknown,
+  where: string,
+  projectDir = Deno.cwd(),
+): ResolvedHandlerConfig {
   if (config === undefined) config = {};
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
     throw new HandlerError(`${where}: "config" must be an object`);
@@ -276,6 +297,7 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     idempotencyKey: pointers(fields.idempotencyKey, `${where}: config.idempotencyKey`),
     retention: retention(fields.retention, `${where}: config.retention`),
     schedule: undefined,
+    permissions: permissionsOf(fields.permissions, `${where}: config.permissions`, projectDir),
   };
   if (resolved.backoff.minMs > resolved.backoff.maxMs) {
     throw new HandlerError(`${where}: config.backoff.min is greater than config.backoff.max`);
@@ -294,6 +316,24 @@ export function resolveConfig(config: unknown, where: string): ResolvedHandlerCo
     resolved.schedule = scheduleOf(fields.schedule, resolved.schema, `${where}: config.schedule`);
   }
   return resolved;
+}
+
+/** Reads the permissions, with their errors as the handler's. */
+function permissionsOf(value: unknown, name: string, projectDir: string): Permissions {
+  let permissions: Permissions;
+  try {
+    permissions = readPermissions(value, name, projectDir);
+  } catch (error) {
+    throw new HandlerError((error as Error).message);
+  }
+  const [missing] = ungranted(permissions);
+  if (missing) {
+    throw new HandlerError(
+      `${name}.${missing} needs Warren itself started with --allow-${missing} (a handler's ` +
+        "workers get no more than the process has)",
+    );
+  }
+  return permissions;
 }
 
 /** Reads a schedule, whose payload must meet the handler's schema. */

@@ -28,6 +28,7 @@ function harness(
   let ran = 0;
   const deps: ExecutorDeps = {
     handler: (payload, ctx) => (ran++, handler(payload, ctx)),
+    file: "h.ts",
     config: { timeoutMs },
     maxBodyBytes: 1_000,
     validate: (value) =>

@@ -2,6 +2,7 @@ import type { HandlerConfig } from "warren";
 
 export const config: HandlerConfig = {
   workers: Number(Deno.env.get("BENCH_SPIN_WORKERS") ?? 2),
+  permissions: { env: ["BENCH_SPIN_WORKERS"] },
 };
 
 /** CPU-bound work of a fixed size (`rounds` of hashing arithmetic), never yielding. */

@@ -11,7 +11,7 @@ import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { TaskRecord } from "../store/store.ts";
 import { summarize } from "../store/task.ts";
 import type { ApiDeps } from "./deps.ts";
-import { workersJson } from "./system.ts";
+import { permissionsJson, workersJson } from "./system.ts";
 import { summaryJson } from "./task_json.ts";
 
 const ASSETS: Record<string, string> = {
@@ -122,6 +122,7 @@ async function stats(deps: ApiDeps) {
     return {
       name: h.name,
       subscribe: h.config.subscribe,
+      permissions: permissionsJson(h.config.permissions),
       queue: counts ?? null,
       workers: mine ? workersJson(mine) : null,
       per_minute: {

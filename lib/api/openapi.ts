@@ -9,6 +9,8 @@
 import type { HandlerInfo } from "../handler.ts";
 import { TASK_STATES } from "../events.ts";
 import { MAX_DEPTH } from "../payload.ts";
+import { PERMISSION_KINDS, type Permissions } from "../permissions.ts";
+import { permissionsJson } from "./system.ts";
 import { PAGE_MAX } from "./page.ts";
 import { SCHEMAS } from "./openapi_schemas.ts";
 
@@ -177,7 +179,8 @@ function enqueueOperation(h: HandlerInfo): Json {
     description: `Runs \`${h.file.split("/").at(-1)}\` with the body as payload (timeout ` +
       `${h.config.timeoutMs} ms, ${h.config.retries} retries). The 202 comes only after the ` +
       "broker confirmed the task. The body is read as JSON whatever its content type; an " +
-      `empty one is \`{}\`; JSON nested deeper than ${MAX_DEPTH} levels is refused.`,
+      `empty one is \`{}\`; JSON nested deeper than ${MAX_DEPTH} levels is refused. ` +
+      `Its sandbox: ${sandboxText(h.config.permissions)}.`,
     parameters: [
       {
         name: "delay",
@@ -526,3 +529,14 @@ const ROUTES: Record<string, Record<string, Json>> = {
     },
   },
 };
+
+/** What a handler's sandbox allows, in words, for its enqueue route's description. */
+function sandboxText(permissions: Permissions): string {
+  const shown = permissionsJson(permissions);
+  const granted = PERMISSION_KINDS.flatMap((kind) => {
+    const list = shown[kind];
+    if (list === true) return [`${kind}: any`];
+    return list.length ? [`${kind}: ${list.map((e) => `\`${e}\``).join(", ")}`] : [];
+  });
+  return granted.length ? granted.join("; ") : "nothing but the broker";
+}

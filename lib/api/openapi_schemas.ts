@@ -7,6 +7,7 @@
  */
 
 import { TASK_STATES } from "../events.ts";
+import { PERMISSION_KINDS } from "../permissions.ts";
 
 const time = { type: ["string", "null"], format: "date-time" };
 const count = { type: "integer", minimum: 0 };
@@ -201,6 +202,16 @@ export const SCHEMAS = {
             type: "array",
             description: "The topic patterns whose events it gets as tasks.",
             items: { type: "string" },
+          },
+          permissions: {
+            ...object(Object.fromEntries(
+              PERMISSION_KINDS.map((kind) => [kind, {
+                oneOf: [{ type: "array", items: { type: "string" } }, { const: true }],
+              }]),
+            )),
+            description: "What its Web Workers may do besides reaching the broker (Deno's " +
+              "permissions: hosts, paths relative to the project, variables, programs); `true` " +
+              "allows any, an empty list none.",
           },
         }),
         queue: object({ messages: nullableCount, consumers: nullableCount, dead: nullableCount }),

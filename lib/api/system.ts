@@ -5,7 +5,8 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, isAbsolute, relative } from "node:path";
+import type { Permissions } from "../permissions.ts";
 import type { Hono } from "hono";
 import type { WorkerStatus } from "../status.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -49,6 +50,7 @@ export function handlerRoutes(app: Hono, deps: ApiDeps): void {
           backoff_ms: { min: h.config.backoff.minMs, max: h.config.backoff.maxMs },
           schema: h.config.schema ?? null,
           subscribe: h.config.subscribe,
+          permissions: permissionsJson(h.config.permissions),
         },
         queue: {
           messages: counts?.messages ?? null,
@@ -70,5 +72,21 @@ export function workersJson(status: WorkerStatus) {
     restarts: status.restarts,
     crash_looping: status.crashLooping,
     last_error: status.lastError ?? null,
+  };
+}
+
+/** A handler's permissions as answers show them: paths in the project relative to it. */
+export function permissionsJson(permissions: Permissions): Permissions {
+  const project = Deno.cwd();
+  const shown = (path: string) => {
+    const inside = relative(project, path);
+    return inside.startsWith("..") || isAbsolute(inside) ? path : `./${inside}`;
+  };
+  const paths = (list: string[] | true) => list === true ? true : list.map(shown);
+  return {
+    ...permissions,
+    read: paths(permissions.read),
+    write: paths(permissions.write),
+    ffi: paths(permissions.ffi),
   };
 }

@@ -1,12 +1,14 @@
 /**
  * The Web Worker module that runs one handler: the glue between the supervisor's messages
- * (`protocol.ts`) and the parts of a worker. It imports the handler, then wires a consumer of the
+ * (`protocol.ts`) and the parts of a worker. It is handed the handler's module (see
+ * {@linkcode provide}), then wires a consumer of the
  * handler's queue (`consumer.ts`) to the executor of a task's life (`executor.ts`), whose
  * outcomes (`outcome.ts`) go out through the publisher (`publisher.ts`).
  *
  * @module
  */
 
+import { basename } from "node:path";
 import { topology } from "../amqp/topology.ts";
 import { publishEvent, publishTask } from "../amqp/publish.ts";
 import type { Handler } from "../handler.ts";
@@ -35,6 +37,23 @@ const port = self as unknown as {
 
 /** How long reading the cancels stream back to its end may take on a connect. */
 const CATCH_UP_MS = 30_000;
+
+/** The handler's module, handed over by the module the worker starts from (see `supervisor.ts`). */
+const handlerModule = Promise.withResolvers<Record<string, unknown>>();
+
+/**
+ * Hands the worker its handler's module: the module a handler's Web Worker starts from imports
+ * both, then calls this.
+ *
+ * @example
+ * ```ts
+ * import * as handler from "../../handlers/hello.ts";
+ * provide(handler);
+ * ```
+ */
+export function provide(module: Record<string, unknown>): void {
+  handlerModule.resolve(module);
+}
 
 const ledger = createLedgerClient((message) => port.postMessage(message));
 let consumer: Consumer | undefined;
@@ -71,13 +90,7 @@ async function start(message: StartMessage): Promise<void> {
   setupLogging(message.log);
   const { name, config, moduleUrl, file } = message.handler;
   const log = logger("worker", `${name}#${message.index}`);
-  let handler: Handler;
-  try {
-    handler = (await import(moduleUrl)).default;
-  } catch (error) {
-    port.postMessage({ type: "fatal", error: `cannot import ${file}: ${errorMessage(error)}` });
-    return;
-  }
+  const handler = (await handlerModule.promise).default as Handler;
 
   const names = topology(message.prefix);
   const publisher = createPublisher({
@@ -129,6 +142,7 @@ async function start(message: StartMessage): Promise<void> {
   });
   const execute = createExecutor({
     handler,
+    file: basename(file),
     config,
     maxBodyBytes: message.maxBodyBytes,
     validate: schemas.validator(name),

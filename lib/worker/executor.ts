@@ -10,7 +10,8 @@
  * 6. **run the handler** under its time limit, the clock starting with the call, its signal
  *    aborting when the task is cancelled meanwhile;
  * 7. hand the result or the failure to **the outcome** (`outcome.ts`), which records it and acks;
- *    a failure after a cancel ends the task `cancelled`.
+ *    a failure after a cancel ends the task `cancelled`, and one its sandbox caused (a permission
+ *    the handler did not declare) says which to declare, and is not retried.
  *
  * Every collaborator is passed in, so each step is tested without a broker or a Web Worker.
  *
@@ -20,6 +21,7 @@
 import type { TaskError, TaskEvent } from "../events.ts";
 import type { Context, Handler, ResolvedHandlerConfig } from "../handler.ts";
 import { errorMessage, type Logger } from "../log.ts";
+import { deniedPermission } from "../permissions.ts";
 import { readPayload } from "../payload.ts";
 import type { Validator } from "../schema.ts";
 import { attempt } from "./attempt.ts";
@@ -37,6 +39,8 @@ export const MAX_DELIVERIES = 10;
 /** What {@linkcode createExecutor} needs. */
 export interface ExecutorDeps {
   handler: Handler;
+  /** The handler's file name, for the advice of an error its sandbox caused. */
+  file: string;
   config: Pick<ResolvedHandlerConfig, "timeoutMs">;
   /** Largest payload a delivery may carry (`WARREN_MAX_BODY`). */
   maxBodyBytes: number;
@@ -97,11 +101,14 @@ export function createExecutor(deps: ExecutorDeps): (task: Task) => Promise<void
       const outcome = await runHandler(deps, task, check.payload);
       if (outcome.ok) return await outcomes.succeeded(task, outcome.result);
       if (deps.cancels.has(task.id)) return await outcomes.cancelled(task);
+      // A permission its sandbox denied fails the same way each time: no retry.
+      const denied = deniedPermission(outcome.error, deps.file);
+      const error = denied ?? outcome.error;
       task.log.warn("attempt {attempt} failed: {error}", {
         attempt: task.attempt,
-        error: outcome.error.message,
+        error: error.message,
       });
-      await outcomes.failed(task, outcome.error, outcome.permanent);
+      await outcomes.failed(task, error, outcome.permanent || denied !== undefined);
     } catch (error) {
       // Only a stop gets here (the publisher gives up): the broker redelivers the task.
       task.log.debug("left to redelivery: {error}", { error: errorMessage(error) });

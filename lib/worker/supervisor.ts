@@ -10,6 +10,8 @@ import { backoffMs, NO_JITTER } from "../backoff.ts";
 import type { HandlerInfo } from "../handler.ts";
 import type { WorkerStatus } from "../status.ts";
 import { logger, type LogOptions } from "../log.ts";
+import { basename } from "node:path";
+import { brokerHosts, deniedAdvice, workerPermissions } from "../permissions.ts";
 import { createDeadlines } from "./deadlines.ts";
 import { createHealth } from "./health.ts";
 import { createLedger, taskOfKey } from "./ledger.ts";
@@ -91,11 +93,14 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     }))
   );
 
+  const broker = brokerHosts(options.amqpUrls);
+
   /** Starts a slot's worker, under a new owner number, and hands it what it runs. */
   const spawn = (slot: Slot) => {
-    const worker = new Worker(ENTRY, {
+    const worker = new Worker(workerModule(slot.handler), {
       type: "module",
       name: `${slot.handler.name}#${slot.index}`,
+      deno: { permissions: workerPermissions(slot.handler.config.permissions, broker) },
     });
     const owner = ++owners;
     Object.assign(slot, { worker, owner });
@@ -105,7 +110,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // an uncaught error in a handler must not take down the process
-      if (alive()) replace(slot, event.message);
+      if (alive()) {
+        replace(slot, deniedAdvice(event.message, basename(slot.handler.file)) ?? event.message);
+      }
     };
     worker.postMessage(
       {
@@ -261,6 +268,18 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       await Promise.all(slots.map((slot) => stopSlot(slot, graceMs)));
     },
   };
+}
+
+/**
+ * The module a handler's Web Worker starts from: Warren's worker entry and the handler, both
+ * imported statically, so the sandbox needs no read permission to load them (a dynamic import of
+ * a file would), and handed to each other.
+ */
+function workerModule(handler: HandlerInfo): string {
+  const source = `import { provide } from ${JSON.stringify(ENTRY)};\n` +
+    `import * as handler from ${JSON.stringify(handler.moduleUrl)};\n` +
+    "provide(handler);\n";
+  return `data:application/javascript;base64,${btoa(source)}`;
 }
 
 /** Asks a slot's worker to stop, waits up to `graceMs` for it, then terminates it. */

@@ -159,6 +159,7 @@ function spawn(options: StartOptions, prefix: string, storePath: string): Deno.C
       "--allow-read",
       "--allow-write",
       "--allow-sys",
+      "--allow-run",
       ...(options.denoFlags ?? []),
       "main.ts",
       ...(options.args ?? []),

@@ -97,6 +97,10 @@ function renderStats(stats) {
       topics.textContent = ` ← ${h.subscribe.join(", ")}`;
       name.append(topics);
     }
+    const sandbox = document.createElement("small");
+    sandbox.className = "sandbox";
+    sandbox.textContent = sandboxText(h.permissions);
+    name.append(document.createElement("br"), sandbox);
     tr.append(
       name,
       cell(h.queue?.messages ?? "?"),
@@ -125,6 +129,14 @@ function renderStats(stats) {
     if (current) bulk.value = current;
   }
   renderChart(stats.series);
+}
+
+/** What a handler's sandbox allows, in a line: "may: net api.example.com; env KEY". */
+function sandboxText(permissions) {
+  const granted = Object.entries(permissions)
+    .filter(([, list]) => list === true || list.length)
+    .map(([kind, list]) => `${kind} ${list === true ? "(any)" : list.join(", ")}`);
+  return granted.length ? `may: ${granted.join("; ")}` : "sandboxed: broker only";
 }
 
 function renderChart(series) {

@@ -1,7 +1,13 @@
 import type { Context, HandlerConfig } from "warren";
 
+/** Where the tests' temporary files are: the only place it writes. */
+const TMP = Deno.env.get("TMPDIR") ?? "/tmp";
+
 /** A task every second, through every fault. */
-export const config: HandlerConfig = { schedule: "* * * * * *" };
+export const config: HandlerConfig = {
+  schedule: "* * * * * *",
+  permissions: { env: ["CHAOS_RUN_LOG", "TMPDIR"], write: [TMP] },
+};
 
 const log = Deno.env.get("CHAOS_RUN_LOG");
 

@@ -1,6 +1,10 @@
 import { type Context, type HandlerConfig, PermanentError } from "warren";
 
+/** Where the tests' temporary files are: the only place it writes. */
+const TMP = Deno.env.get("TMPDIR") ?? "/tmp";
+
 export const config: HandlerConfig = {
+  permissions: { env: ["CHAOS_RUN_LOG", "TMPDIR"], write: [TMP] },
   workers: 2,
   prefetch: 8,
   retries: 2,
