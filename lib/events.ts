@@ -73,6 +73,8 @@ export interface TaskEvent {
   callback?: string;
   /** On `queued`: the files uploaded with it. */
   files?: FileInfo[];
+  /** Its W3C trace id: on `queued`, and on every event of a task no Warren producer recorded. */
+  traceId?: string;
   result?: unknown;
   error?: TaskError;
   progress?: unknown;

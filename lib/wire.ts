@@ -16,6 +16,8 @@
  * | `x-warren-event-id`, `x-warren-topic` | the event it was made from, on its retries and replays |
  * | `x-warren-callback` | the URL its callback goes to when it ends (`Callback-Url`) |
  * | `x-warren-files` | its uploaded files, a JSON array of `FileInfo` (see `files.ts`) |
+ * | `traceparent` | its W3C trace context: the span that enqueued it (every attempt's span is its child) |
+ * | `x-warren-previous-attempt` | on a retry: the `traceparent` of the attempt before, which its span links to |
  * | `x-warren-again` | `1`: published again after its first publish went unconfirmed, so a copy may be in the broker already |
  *
  * An **event** (on `<prefix>.topics`, routed by its topic) is its payload as JSON in the body,
@@ -54,6 +56,7 @@ import {
   type TaskState,
 } from "./events.ts";
 import { eventTaskId } from "./id.ts";
+import { isTraceparent } from "./trace.ts";
 import { type FileInfo, readFileInfos } from "./files.ts";
 import { MAX_DEPTH, tooDeep } from "./payload.ts";
 import { bound, ERROR_NAME_MAX_BYTES, ERROR_TEXT_MAX_BYTES } from "./task_error.ts";
@@ -71,6 +74,8 @@ const TOPIC_HEADER = "x-warren-topic";
 const CALLBACK_HEADER = "x-warren-callback";
 const FILES_HEADER = "x-warren-files";
 const AGAIN_HEADER = "x-warren-again";
+const TRACEPARENT_HEADER = "traceparent";
+const PREVIOUS_ATTEMPT_HEADER = "x-warren-previous-attempt";
 const TASK_HEADER = "x-warren-task";
 const HANDLER_HEADER = "x-warren-handler";
 /** Counts the broker itself keeps on a message (quorum queues): never copied to a new one. */
@@ -106,6 +111,8 @@ export function taskProperties(
     event?: EventOrigin;
     callback?: string;
     files?: FileInfo[];
+    traceparent?: string;
+    previousAttempt?: string;
   },
   run: Run,
   again = false,
@@ -120,6 +127,8 @@ export function taskProperties(
   }
   if (task.callback) headers[CALLBACK_HEADER] = task.callback;
   if (task.files?.length) headers[FILES_HEADER] = JSON.stringify(task.files);
+  if (task.traceparent) headers[TRACEPARENT_HEADER] = task.traceparent;
+  if (task.previousAttempt) headers[PREVIOUS_ATTEMPT_HEADER] = task.previousAttempt;
   return {
     messageId: task.id,
     contentType: "application/json",
@@ -138,13 +147,14 @@ export function taskProperties(
  * ```
  */
 export function eventProperties(
-  event: { id: string; createdAt: number; callback?: string },
+  event: { id: string; createdAt: number; callback?: string; traceparent?: string },
   recorded: boolean,
 ): Options.Publish {
   const task = {
     id: event.id,
     createdAt: recorded ? event.createdAt : undefined,
     callback: event.callback,
+    traceparent: event.traceparent,
   };
   return {
     ...taskProperties(task, { attempt: 1, replay: 0 }),
@@ -173,6 +183,10 @@ export interface TaskFacts extends Run {
   files?: FileInfo[];
   /** Published again after an unconfirmed publish: a copy of it may have come before. */
   again?: boolean;
+  /** Its W3C trace context: the span that enqueued it. */
+  traceparent?: string;
+  /** On a retry: the trace context of the attempt before. */
+  previousAttempt?: string;
 }
 
 /** Who reads a task message: the handler whose queue it came from, and where events come from. */
@@ -214,6 +228,12 @@ export function readTask(message: Message, reader: Reader): TaskFacts {
     ...(typeof headers[CALLBACK_HEADER] === "string" ? { callback: headers[CALLBACK_HEADER] } : {}),
     ...filesOf(headers[FILES_HEADER]),
     ...(positiveInteger(headers[AGAIN_HEADER], 1) ? { again: true } : {}),
+    ...(isTraceparent(headers[TRACEPARENT_HEADER])
+      ? { traceparent: headers[TRACEPARENT_HEADER] }
+      : {}),
+    ...(isTraceparent(headers[PREVIOUS_ATTEMPT_HEADER])
+      ? { previousAttempt: headers[PREVIOUS_ATTEMPT_HEADER] }
+      : {}),
     attempt: positiveInteger(headers[ATTEMPT_HEADER], COUNT_MAX) ?? 1,
     replay: positiveInteger(headers[REPLAY_HEADER], COUNT_MAX) ?? 0,
     // A message that does not say when it was enqueued was enqueued by now at the latest.
@@ -250,6 +270,7 @@ export interface Death extends Run {
   event?: EventOrigin;
   callback?: string;
   files?: FileInfo[];
+  traceparent?: string;
 }
 
 /**

@@ -31,8 +31,9 @@ Deno.test("wait: a POST or GET with ?wait= answers once the task ends", async (t
 
     await t.step("the wait is bounded by WARREN_MAX_WAIT: then 202 as without a wait", async () => {
       const started = Date.now();
+      // 5 s of work: the POST's 2 s and a GET's 2 s end 1 s before it, a second GET 1 s after.
       const [status, accepted] = await post(warren.url, "/tasks/steps?wait=30s", {
-        steps: 4,
+        steps: 5,
         ms: 1000,
       });
       const waited = Date.now() - started;

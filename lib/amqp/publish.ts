@@ -117,6 +117,8 @@ export interface NewTask {
   callback?: string;
   /** The files uploaded with it. */
   files?: FileInfo[];
+  /** Its W3C trace context (see `trace.ts`). */
+  traceparent?: string;
 }
 
 /** A task as it travels: its payload already encoded (a retry or replay resends its bytes). */
@@ -131,6 +133,10 @@ export interface TaskMessage {
   callback?: string;
   /** Its uploaded files: its retries and replays carry them on. */
   files?: FileInfo[];
+  /** Its W3C trace context: its retries and replays carry it on. */
+  traceparent?: string;
+  /** On a retry: the trace context of the attempt before. */
+  previousAttempt?: string;
 }
 
 /** How a task is sent: when it may run, and which run of it this is. */
@@ -210,6 +216,8 @@ export interface NewEvent {
   recorded: boolean;
   /** Where each task's callback goes when it ends, if anywhere. */
   callback?: string;
+  /** Its W3C trace context, which each of its tasks carries. */
+  traceparent?: string;
 }
 
 /**

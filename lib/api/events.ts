@@ -7,6 +7,7 @@
  * @module
  */
 
+import { taskTraceparent, traceIdOf } from "../trace.ts";
 import type { Hono } from "hono";
 import type { TaskEvent } from "../events.ts";
 import { eventTaskId, newTaskId } from "../id.ts";
@@ -83,7 +84,14 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
       key,
       fingerprint: fingerprint([topic, callback ?? null], JSON.stringify(check.payload)),
       taskId: newTaskId(),
-    }, (id) => publish(deps, { id, topic, payload: check.payload, callback }, subscribers));
+    }, (id) => {
+      const traceparent = taskTraceparent(c.req.header("traceparent"));
+      return publish(
+        deps,
+        { id, topic, payload: check.payload, callback, traceparent },
+        subscribers,
+      );
+    });
     if (outcome instanceof Response) return outcome;
     if (outcome.kind === "replayed") c.header(REPLAYED_HEADER, "true");
     return c.body(outcome.answer, 202, { "content-type": "application/json" });
@@ -96,10 +104,16 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
  */
 async function publish(
   deps: ApiDeps,
-  request: { id: string; topic: string; payload: unknown; callback: string | undefined },
+  request: {
+    id: string;
+    topic: string;
+    payload: unknown;
+    callback: string | undefined;
+    traceparent: string;
+  },
   subscribers: string[],
 ): Promise<string> {
-  const { id, topic, payload, callback } = request;
+  const { id, topic, payload, callback, traceparent } = request;
   const event = {
     id,
     topic,
@@ -107,6 +121,7 @@ async function publish(
     createdAt: Date.now(),
     recorded: true,
     ...(callback ? { callback } : {}),
+    traceparent,
   };
   await deps.publish(event);
   deps.metrics.published(topic);
@@ -122,6 +137,7 @@ async function publish(
       payload,
       event: { id, topic },
       ...(callback ? { callback } : {}),
+      traceId: traceIdOf(traceparent),
     })),
   );
   return JSON.stringify({

@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { urlProblem } from "../callback/destination.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
+import { traceIdOf } from "../trace.ts";
 import { errorMessage, logger } from "../log.ts";
 import type { PayloadRefusal } from "../payload.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -83,6 +84,7 @@ export function queuedEvent(task: NewTask, runAt?: number): TaskEvent {
     ...(runAt === undefined ? {} : { runAt }),
     ...(task.files ? { files: task.files } : {}),
     ...(task.callback ? { callback: task.callback } : {}),
+    ...(task.traceparent ? { traceId: traceIdOf(task.traceparent) } : {}),
   };
 }
 

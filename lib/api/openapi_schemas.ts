@@ -107,6 +107,10 @@ export const SCHEMAS = {
       description: "The event the task was made from (`POST /events/{topic}`), or null.",
       oneOf: [{ type: "null" }, ref("EventOrigin")],
     },
+    trace_id: {
+      type: ["string", "null"],
+      description: "Its W3C trace id: every attempt's span is in this trace (null when unknown).",
+    },
     files: {
       type: "array",
       description: "The files uploaded with it; `link` downloads one.",

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { taskTraceparent } from "../trace.ts";
 import type { NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
 import { queuedEvent } from "./intake.ts";
@@ -74,6 +75,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       handler: tick.handler,
       payload: schedule.payload,
       createdAt: Date.now(),
+      traceparent: taskTraceparent(undefined), // a trace of its own per tick
     };
     await deps.enqueue(task, again);
     await deps.record([queuedEvent(task)]);

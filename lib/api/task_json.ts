@@ -57,6 +57,7 @@ export function taskJson(task: TaskRecord) {
     payload: task.payload,
     result: task.result,
     event: task.event,
+    trace_id: task.traceId,
     files: task.files.map((file) => ({
       field: file.field,
       filename: file.filename,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { taskTraceparent } from "../trace.ts";
 import type { Context, Hono } from "hono";
 import { parseSecondsOrDuration } from "../duration.ts";
 import type { NewTask } from "../amqp/publish.ts";
@@ -56,7 +57,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
     const id = newTaskId();
     const body = await readBody(c.req.raw, handler, id, deps, validators.get(name));
     if (body instanceof Response) return body;
-    const { delay, wait, callback, key } = options;
+    const { delay, wait, callback, key, traceparent } = options;
     const outcome = await underKey(
       deps,
       {
@@ -66,7 +67,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
         taskId: id,
       },
       (taskId, again) =>
-        enqueue(deps, { ...body, id: taskId, handler: name, callback }, {
+        enqueue(deps, { ...body, id: taskId, handler: name, callback, traceparent }, {
           delaySeconds: delay,
           again,
         }),
@@ -124,6 +125,8 @@ interface PostOptions {
   wait: number;
   callback: string | undefined;
   key: string | undefined;
+  /** The task's trace context: the request's span, or the `traceparent` it sent, or a new one. */
+  traceparent: string;
 }
 
 /** Reads a POST's options, or the 400 that refuses one. */
@@ -136,7 +139,7 @@ function readOptions(c: Context, deps: ApiDeps): PostOptions | Response {
   if (callback instanceof Response) return callback;
   const key = readKey(c.req.header("idempotency-key"));
   if (key instanceof Response) return key;
-  return { delay, wait, callback, key };
+  return { delay, wait, callback, key, traceparent: taskTraceparent(c.req.header("traceparent")) };
 }
 
 /** A POST's body as read: its payload, its files (stored already), and its fingerprint. */
@@ -205,7 +208,14 @@ async function readBody(
  */
 async function enqueue(
   deps: ApiDeps,
-  body: { id: string; handler: string; payload: unknown; files: FileInfo[]; callback?: string },
+  body: {
+    id: string;
+    handler: string;
+    payload: unknown;
+    files: FileInfo[];
+    callback?: string;
+    traceparent: string;
+  },
   options: { delaySeconds: number; again: boolean },
 ): Promise<string> {
   const delay = options.delaySeconds;
@@ -216,6 +226,7 @@ async function enqueue(
     createdAt: Date.now(),
     ...(body.callback ? { callback: body.callback } : {}),
     ...(body.files.length ? { files: body.files } : {}),
+    traceparent: body.traceparent,
   };
   const runAt = delay > 0 ? task.createdAt + delay * 1000 : undefined;
   await deps.enqueue(task, options).catch(async (error) => {

@@ -105,6 +105,8 @@ const MIGRATIONS = [
      lease_until bigint NOT NULL,
      PRIMARY KEY (handler, tick)
    );`,
+  // The task's W3C trace id.
+  `ALTER TABLE tasks ADD COLUMN trace_id text;`,
 ];
 
 /** Key of the advisory lock that makes one node at a time migrate. */

@@ -69,6 +69,7 @@ const STATE_COLUMNS = {
   event: "text",
   files: "text",
   callback: "text",
+  trace_id: "text",
 } as const satisfies Record<string, ColumnType>;
 
 /** A new row: its state, and what is written once. */
@@ -191,6 +192,7 @@ function stateValues(task: TaskRecord): Record<keyof typeof STATE_COLUMNS, Value
     event: json(task.event),
     files: task.files.length ? JSON.stringify(task.files) : null,
     callback: task.callback,
+    trace_id: task.traceId,
   };
 }
 

@@ -32,6 +32,8 @@ export interface TaskRow {
   files: string | null;
   /** Where its callback goes; null for none (and in rows older than it). */
   callback: string | null;
+  /** Its W3C trace id; null when not known (and in rows older than it). */
+  trace_id: string | null;
 }
 
 /** The columns a list reads. */
@@ -88,6 +90,7 @@ export function recordOf(row: TaskRow): TaskRecord {
     event: (parse(row.event) as TaskRecord["event"]) ?? null,
     files: (parse(row.files) as TaskRecord["files"]) ?? [],
     callback: row.callback ?? null,
+    traceId: row.trace_id ?? null,
   };
 }
 

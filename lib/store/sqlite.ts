@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   dead_letter INTEGER NOT NULL DEFAULT 0,
   event TEXT,
   files TEXT,
-  callback TEXT
+  callback TEXT,
+  trace_id TEXT
 );
 CREATE TABLE IF NOT EXISTS file_chunks (
   task_id TEXT NOT NULL,
@@ -78,6 +79,7 @@ const ADDED_COLUMNS = {
   event: "TEXT",
   files: "TEXT",
   callback: "TEXT",
+  trace_id: "TEXT",
 };
 
 /**
@@ -109,8 +111,8 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
   const insert = db.prepare(`
     INSERT INTO tasks (id, handler, payload, state, attempts, result, error, progress,
                        created_at, started_at, finished_at, replays, run_at, history, version,
-                       dead_letter, event, files, callback)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       dead_letter, event, files, callback, trace_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`);
   // A task's payload is written once (or filled in once): state changes leave it alone, so a
   // large payload is not serialized and rewritten with every event.
@@ -118,7 +120,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
     UPDATE tasks SET state = ?, attempts = ?, result = ?, error = ?, progress = ?,
                      created_at = ?, started_at = ?, finished_at = ?, replays = ?,
                      run_at = ?, history = ?, version = ?, dead_letter = ?, event = ?,
-                     files = ?, callback = ?
+                     files = ?, callback = ?, trace_id = ?
     WHERE id = ?`);
   const updatePayload = db.prepare("UPDATE tasks SET payload = ? WHERE id = ?");
   const dropLetter = db.prepare("UPDATE tasks SET dead_letter = 0 WHERE id = ?");
@@ -266,6 +268,7 @@ function stateRow(task: TaskRecord): SQLInputValue[] {
     json(task.event),
     task.files.length ? JSON.stringify(task.files) : null,
     task.callback,
+    task.traceId,
   ];
 }
 

@@ -65,6 +65,8 @@ export interface TaskRecord {
   files: FileInfo[];
   /** Where its callback goes, when its producer said so; null for none or not known. */
   callback: string | null;
+  /** Its W3C trace id (see `trace.ts`); null when not known. */
+  traceId: string | null;
 }
 
 /** What a list shows of a task: no payload, result, progress or history; the error cut short. */
@@ -165,6 +167,7 @@ function blank(event: TaskEvent): TaskRecord {
     event: null,
     files: [],
     callback: null,
+    traceId: null,
   };
 }
 
@@ -203,6 +206,10 @@ export function mergeEvent(current: TaskRecord | undefined, event: TaskEvent): M
   }
   if (event.callback !== undefined && record.callback === null) {
     record.callback = event.callback;
+    changed = true;
+  }
+  if (event.traceId !== undefined && record.traceId === null) {
+    record.traceId = event.traceId;
     changed = true;
   }
   if (event.event !== undefined && record.event === null) {

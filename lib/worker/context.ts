@@ -7,6 +7,7 @@
  * @module
  */
 
+import { taskTraceparent, traceIdOf } from "../trace.ts";
 import type { NewEvent, NewTask } from "../amqp/publish.ts";
 import type { TaskEvent } from "../events.ts";
 import type { Context } from "../handler.ts";
@@ -126,9 +127,19 @@ async function send(
   payload: unknown,
   id = newTaskId(),
 ): Promise<string> {
-  const task = { id, handler, payload, createdAt: Date.now() };
+  // Its trace goes on from the attempt's span that enqueues it.
+  const traceparent = taskTraceparent(undefined);
+  const task = { id, handler, payload, createdAt: Date.now(), traceparent };
   await deps.publish(task);
-  deps.report({ type: "queued", id: task.id, handler, attempt: 0, at: task.createdAt, payload });
+  deps.report({
+    type: "queued",
+    id: task.id,
+    handler,
+    attempt: 0,
+    at: task.createdAt,
+    payload,
+    traceId: traceIdOf(traceparent),
+  });
   return task.id;
 }
 
@@ -170,7 +181,14 @@ export function createPublish(deps: PublishDeps): Context["publish"] {
     for (const handler of deps.schemas.subscribers(topic)) {
       check(deps.schemas, "ctx.publish", handler, payload);
     }
-    const event = { id: newTaskId(), topic, payload, createdAt: Date.now(), recorded: false };
+    const event = {
+      id: newTaskId(),
+      topic,
+      payload,
+      createdAt: Date.now(),
+      recorded: false,
+      traceparent: taskTraceparent(undefined),
+    };
     await deps.publish(event);
     return event.id;
   };

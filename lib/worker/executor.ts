@@ -22,6 +22,7 @@ import type { TaskError, TaskEvent } from "../events.ts";
 import type { Context, Handler, ResolvedHandlerConfig } from "../handler.ts";
 import { errorMessage, type Logger } from "../log.ts";
 import { deniedPermission } from "../permissions.ts";
+import { traceAttempt } from "../trace.ts";
 import { readPayload } from "../payload.ts";
 import type { Validator } from "../schema.ts";
 import { attempt } from "./attempt.ts";
@@ -171,8 +172,9 @@ function invalid(detail: string): TaskError {
 }
 
 /**
- * Step 6: one call of the handler under its time limit; the clock starts with the call. A cancel
- * meanwhile aborts its signal, and the supervisor ends the worker if the handler goes on.
+ * Step 6: one call of the handler under its time limit, in the attempt's span (see `trace.ts`);
+ * the clock starts with the call. A cancel meanwhile aborts its signal, and the supervisor ends
+ * the worker if the handler goes on.
  */
 async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
   // Called as a plain function, so its stack frame reads "at <name>", not "at Object.<name>".
@@ -190,10 +192,17 @@ async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
     deps.ledger.cancelling(task.key);
   });
   const ctx = deps.context(task, controller.signal);
-  const outcome = await attempt(
-    () => handler(payload, ctx),
-    controller.signal,
-    () => deps.ledger.returned(task.key),
+  const outcome = await traceAttempt(
+    { ...task, taskId: task.id },
+    (traceparent) => {
+      task.attemptTraceparent = traceparent; // a retry's span links to this one
+      return attempt(
+        () => handler(payload, ctx),
+        controller.signal,
+        () => deps.ledger.returned(task.key),
+      );
+    },
+    (outcome) => outcome.ok ? undefined : outcome.error.message,
   );
   clearTimeout(timer);
   unwatch();

@@ -11,6 +11,7 @@ import { newTaskId } from "../id.ts";
 import type { Logger } from "../log.ts";
 import type { TaskMessage } from "../amqp/publish.ts";
 import { readTask, type TaskFacts } from "../wire.ts";
+import { traceIdOf } from "../trace.ts";
 import { runKey } from "./ledger.ts";
 
 /** A delivery being worked on. */
@@ -28,6 +29,8 @@ export interface Task extends TaskFacts {
   log: Logger;
   /** When the handler was called (ms since the epoch); undefined until then. */
   startedAt: number | undefined;
+  /** The trace context of this attempt's span, once it started: what a retry links to. */
+  attemptTraceparent?: string;
 }
 
 /** Where a worker's deliveries come from, and what its handler's config adds to them. */
@@ -105,6 +108,7 @@ export function eventOf(
   // A task no Warren producer recorded (another client's, ctx.publish's): each event may be the
   // store's first of it, so each says which event made it.
   if (task.event && !task.fromWarren) event.event = task.event;
+  if (task.traceparent && !task.fromWarren) event.traceId = traceIdOf(task.traceparent);
   // Its end tells the recorder where the callback goes; a retry tells the store, for a cancel.
   if (task.callback && (isTerminal(type as TaskState) || type === "retrying")) {
     event.callback = task.callback;
@@ -126,5 +130,7 @@ export function messageOf(task: Task): TaskMessage {
   if (task.event) message.event = task.event;
   if (task.callback) message.callback = task.callback;
   if (task.files) message.files = task.files;
+  if (task.traceparent) message.traceparent = task.traceparent;
+  if (task.attemptTraceparent) message.previousAttempt = task.attemptTraceparent;
   return message;
 }

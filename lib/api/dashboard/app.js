@@ -222,6 +222,7 @@ async function openDetail(id) {
       task.files.map((f) => `${f.field}: ${f.filename} (${f.type}, ${f.size} bytes)`).join(", ") ||
       null,
     duration: duration(task),
+    trace: task.trace_id,
   };
   $("#detail-facts").replaceChildren(
     ...Object.entries(facts).flatMap(([k, v]) => {
