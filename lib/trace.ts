@@ -81,14 +81,14 @@ export function taskTraceparent(incoming: string | null | undefined): string {
   const active = traceparentOf();
   if (active) return active;
   if (isTraceparent(incoming)) return incoming;
-  const hex = (bytes: number) =>
-    Array.from(
-      crypto.getRandomValues(new Uint8Array(bytes)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-  return `00-${hex(16)}-${hex(8)}-01`;
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  let hex = "";
+  for (const byte of bytes) hex += HEX[byte];
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`;
 }
+
+/** Each byte's two hex digits. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** A context whose parent is the remote span a `traceparent` names. */
 function remote(traceparent: string | undefined): Context {

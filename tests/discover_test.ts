@@ -47,6 +47,7 @@ Deno.test("discover: modules become handlers named after their files", async () 
     idempotencyKey: [],
     retention: {},
     schedule: undefined,
+    permissions: { net: [], read: [], write: [], env: [], run: [], sys: [], ffi: [] },
   });
 });
 

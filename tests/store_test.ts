@@ -65,6 +65,7 @@ Deno.test("merge: events in order build the record", () => {
     event: null,
     files: [],
     callback: null,
+    traceId: null,
   });
 });
 
