@@ -20,7 +20,7 @@ import {
 } from "./helpers/warren.ts";
 
 const HANDLERS = fromFileUrl(new URL("./fixtures/sandbox", import.meta.url));
-const NAMES = ["allowed", "call", "peek", "secret", "spawn"];
+const NAMES = ["allowed", "call", "eavesdrop", "peek", "secret", "spawn"];
 
 Deno.test("permissions: declared in Deno's words, checked at start-up with one line", () => {
   const permissions = readPermissions(
@@ -121,6 +121,12 @@ Deno.test("sandbox: what a handler did not declare is denied, with the key to ad
         /guest:guest/,
         "no credential anywhere in the task",
       );
+    });
+
+    await t.step("listening to its worker's messages hears nothing", async () => {
+      const [, accepted] = await postTask(warren.url, "eavesdrop", {});
+      const task = await waitForState(warren.url, accepted.id, "succeeded");
+      assert.deepEqual(task.result, { heard: [], global: [] }, "no message, no broker URL");
     });
 
     await t.step("fetching a loopback server it did not declare", async () => {

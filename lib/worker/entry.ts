@@ -31,7 +31,7 @@ import { taskOf } from "./task.ts";
 // A Worker's global scope; typed by hand because this project type-checks with the window lib.
 const port = self as unknown as {
   postMessage(message: FromWorker): void;
-  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  addEventListener(type: "message", listener: (event: MessageEvent<ToWorker>) => void): void;
   close(): void;
 };
 
@@ -59,7 +59,10 @@ const ledger = createLedgerClient((message) => port.postMessage(message));
 let consumer: Consumer | undefined;
 
 // Set before any await, or early messages are lost.
-port.onmessage = (event) => {
+// The first listener (this module is evaluated before the handler's): no listener the handler
+// adds, and no `onmessage` it sets, hears the supervisor's messages, the broker's URLs among them.
+port.addEventListener("message", (event) => {
+  event.stopImmediatePropagation();
   const message = event.data;
   if (message.type === "start") {
     start(message).catch((error) =>
@@ -70,7 +73,7 @@ port.onmessage = (event) => {
   } else if (message.type === "verdict") {
     ledger.answer(message);
   }
-};
+});
 
 guardExit(port, (reason) => port.postMessage({ type: "exit", reason }));
 
