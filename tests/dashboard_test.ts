@@ -46,6 +46,13 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
       await page.waitForSelector('#handlers tr[data-handler="echo"]');
       const stored = await page.evaluate(() => sessionStorage.getItem("warren-token"));
       assert.equal(stored, TOKEN);
+      const sandbox = (name: string) =>
+        page.textContent(`#handlers tr[data-handler="${name}"] .sandbox`);
+      assert.equal(await sandbox("echo"), "sandboxed: broker only", "each handler's sandbox");
+      assert.match(
+        await sandbox("counted") ?? "",
+        /^may: write \/.+; env TMPDIR$|^may: env TMPDIR; write /,
+      );
     });
 
     await t.step("enqueued tasks appear and finish without a reload", async () => {
@@ -110,6 +117,7 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
       );
       const [, task] = await getJson(`${warren.url}/tasks/${id}`, { headers: auth });
       assert.equal(task.replays, 1);
+      assert.match(await page.textContent("#detail-facts") ?? "", new RegExp(task.trace_id));
     });
 
     await t.step("dead letters are listed per handler", async () => {
