@@ -67,7 +67,7 @@ CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (state, finished_at);
 `;
 
 /** Task records kept in memory for folding events without a read. */
-const RECENT_MAX = 50_000;
+const RECENT_MAX = 10_000;
 
 /** Columns added since the first release, for files created before them. */
 const ADDED_COLUMNS = {
