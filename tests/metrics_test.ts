@@ -9,6 +9,8 @@ import { connect } from "amqplib";
 import { createMetrics } from "../lib/api/metrics.ts";
 import type { TaskEvent } from "../lib/events.ts";
 import { mergeEvent, type TaskRecord } from "../lib/store/task.ts";
+import { eventOf } from "../lib/worker/task.ts";
+import { fakeTask } from "./helpers/task.ts";
 import { parseExposition, sampleValue } from "./helpers/prometheus.ts";
 import {
   AMQP_URL,
@@ -68,6 +70,31 @@ Deno.test("metrics: each step of a task counts once, in whatever order it is rec
     }),
     2,
   );
+});
+
+Deno.test("metrics: a task an event made counts so when its worker's events come first", async () => {
+  const metrics = createMetrics({
+    handlers: ["echo"],
+    inspect: () => Promise.resolve(undefined),
+    workers: () => undefined,
+    connected: () => true,
+  });
+  let record: TaskRecord | undefined;
+  const apply = (event: TaskEvent) => {
+    const merged = mergeEvent(record, event);
+    if (!merged) return;
+    record = merged.record;
+    metrics.observe([{ type: merged.visible, task: merged.record, steps: merged.steps }]);
+  };
+  // POST /events recorded the task (fromWarren), but its worker's "running" reached the store
+  // before the api's "queued" did.
+  const origin = { id: "e-1", topic: "order.created" };
+  const task = fakeTask({ handler: "echo", event: origin, fromWarren: true, createdAt: 10 });
+  apply(eventOf(task, "running"));
+  apply({ type: "queued", id: task.id, handler: "echo", attempt: 0, at: 10, event: origin });
+  const families = parseExposition((await metrics.render()).body);
+  assert.equal(sampleValue(families, "warren_event_tasks_total", { handler: "echo" }), 1);
+  assert.equal(sampleValue(families, "warren_tasks_enqueued_total", { handler: "echo" }), 1);
 });
 
 Deno.test("metrics: valid exposition text; counters move as tasks run", async () => {

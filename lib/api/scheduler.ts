@@ -67,48 +67,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   let stopping = false;
   let running: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-
-  /** Publishes a claimed tick's task, records it, and marks the tick sent. */
-  const publish = async (tick: Omit<Tick, "sent">, schedule: Schedule, again = false) => {
-    const task: NewTask = {
-      id: tick.taskId,
-      handler: tick.handler,
-      payload: schedule.payload,
-      createdAt: Date.now(),
-      traceparent: taskTraceparent(undefined), // a trace of its own per tick
-    };
-    await deps.enqueue(task, again);
-    await deps.record([queuedEvent(task)]);
-    await deps.ticks.tickSent(tick.handler, tick.tick);
-    if (tick.missed > 0) {
-      log.warn("{handler}: one task for the tick of {tick} and the {missed} missed before it", {
-        handler: tick.handler,
-        tick: new Date(tick.tick).toISOString(),
-        missed: tick.missed,
-      });
-    }
-  };
-
-  const round = async () => {
-    if (!deps.ready()) return; // the due ticks wait, and are claimed once it can
-    const now = Date.now();
-    const schedules = new Map(scheduled.map((s) => [s.name, s.schedule]));
-    for (const stale of await deps.ticks.staleTicks(now, TICK_LEASE_MS)) {
-      const schedule = schedules.get(stale.handler);
-      if (schedule) await publish(stale, schedule, true);
-    }
-    const last = new Map((await deps.ticks.lastTicks()).map((t) => [t.handler, t.tick]));
-    for (const { name, schedule } of scheduled) {
-      for (
-        const [tick, missed] of ticksOf(
-          dueTicks(schedule, last.get(name) ?? since, now, deps.misfireMs),
-        )
-      ) {
-        const claim = { handler: name, tick, taskId: scheduleTaskId(name, tick), missed };
-        if (await deps.ticks.claimTick(claim, now, TICK_LEASE_MS)) await publish(claim, schedule);
-      }
-    }
-  };
+  const round = () => scheduleRound(deps, scheduled, since);
 
   const loop = () => {
     if (stopping) return;
@@ -118,7 +77,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       })
     ).finally(() => {
       running = undefined;
-      timer = setTimeout(loop, untilNext(scheduled.map((s) => s.schedule)));
+      if (!stopping) timer = setTimeout(loop, untilNext(scheduled.map((s) => s.schedule)));
     });
   };
   if (scheduled.length > 0) loop();
@@ -131,6 +90,61 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       await running;
     },
   };
+}
+
+/** A handler's schedule. */
+interface Scheduled {
+  name: string;
+  schedule: Schedule;
+}
+
+/**
+ * One round: takes over the claims left unsent past their lease, then claims and publishes each
+ * schedule's due ticks (counted from its last claimed tick, or from `since` for a new one).
+ */
+async function scheduleRound(deps: SchedulerDeps, scheduled: Scheduled[], since: number) {
+  if (!deps.ready()) return; // the due ticks wait, and are claimed once it can
+  const now = Date.now();
+  const schedules = new Map(scheduled.map((s) => [s.name, s.schedule]));
+  for (const stale of await deps.ticks.staleTicks(now, TICK_LEASE_MS)) {
+    const schedule = schedules.get(stale.handler);
+    if (schedule) await publishTick(deps, stale, schedule, true);
+  }
+  const last = new Map((await deps.ticks.lastTicks()).map((t) => [t.handler, t.tick]));
+  for (const { name, schedule } of scheduled) {
+    const due = dueTicks(schedule, last.get(name) ?? since, now, deps.misfireMs);
+    for (const [tick, missed] of ticksOf(due)) {
+      const claim = { handler: name, tick, taskId: scheduleTaskId(name, tick), missed };
+      if (await deps.ticks.claimTick(claim, now, TICK_LEASE_MS)) {
+        await publishTick(deps, claim, schedule, false);
+      }
+    }
+  }
+}
+
+/** Publishes a claimed tick's task, records it queued, and marks the tick sent. */
+async function publishTick(
+  deps: SchedulerDeps,
+  tick: Omit<Tick, "sent">,
+  schedule: Schedule,
+  again: boolean,
+) {
+  const task: NewTask = {
+    id: tick.taskId,
+    handler: tick.handler,
+    payload: schedule.payload,
+    createdAt: Date.now(),
+    traceparent: taskTraceparent(undefined), // a trace of its own per tick
+  };
+  await deps.enqueue(task, again);
+  await deps.record([queuedEvent(task)]);
+  await deps.ticks.tickSent(tick.handler, tick.tick);
+  if (tick.missed > 0) {
+    logger("scheduler").warn(
+      "{handler}: one task for the tick of {tick} and the {missed} missed before it",
+      { handler: tick.handler, tick: new Date(tick.tick).toISOString(), missed: tick.missed },
+    );
+  }
 }
 
 /** The ticks a round claims, each with the missed ticks it stands for. */

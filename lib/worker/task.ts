@@ -105,9 +105,10 @@ export function eventOf(
     ...more,
   };
   if (task.replay > 0) event.replay = task.replay;
-  // A task no Warren producer recorded (another client's, ctx.publish's): each event may be the
-  // store's first of it, so each says which event made it.
-  if (task.event && !task.fromWarren) event.event = task.event;
+  // Each event may be the store's first of its task (another client's, ctx.publish's, and even
+  // one the api recorded, when the worker's events reach the store before the api's "queued"),
+  // so each says which event made it: the task counts as made by an event from its first step.
+  if (task.event) event.event = task.event;
   if (task.traceparent && !task.fromWarren) event.traceId = traceIdOf(task.traceparent);
   // Its end tells the recorder where the callback goes; a retry tells the store, for a cancel.
   if (task.callback && (isTerminal(type as TaskState) || type === "retrying")) {
