@@ -94,6 +94,24 @@ export interface Run {
   replay: number;
 }
 
+/** What a task message says of its task besides its payload and its run (see the table above). */
+export interface TaskMeta {
+  /** Its id (`message_id`). */
+  id: string;
+  /** When it was enqueued (ms), when its producer recorded it. */
+  createdAt: number | undefined;
+  /** The event it was made from, if any: its retries and replays carry it on. */
+  event?: EventOrigin;
+  /** Where its callback goes, if anywhere: its retries and replays carry it on. */
+  callback?: string;
+  /** Its uploaded files: its retries and replays carry them on. */
+  files?: FileInfo[];
+  /** Its W3C trace context: its retries and replays carry it on. */
+  traceparent?: string;
+  /** On a retry: the trace context of the attempt before. */
+  previousAttempt?: string;
+}
+
 /**
  * The properties of a task message.
  *
@@ -104,19 +122,7 @@ export interface Run {
  * props.headers; // { "x-warren-attempt": 2, "x-warren-created-at": … }
  * ```
  */
-export function taskProperties(
-  task: {
-    id: string;
-    createdAt: number | undefined;
-    event?: EventOrigin;
-    callback?: string;
-    files?: FileInfo[];
-    traceparent?: string;
-    previousAttempt?: string;
-  },
-  run: Run,
-  again = false,
-): Options.Publish {
+export function taskProperties(task: TaskMeta, run: Run, again = false): Options.Publish {
   const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
   if (again) headers[AGAIN_HEADER] = 1;
   if (task.createdAt !== undefined) headers[CREATED_AT_HEADER] = task.createdAt;

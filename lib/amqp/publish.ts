@@ -12,7 +12,6 @@
 import type { ConfirmChannel, Options } from "amqplib";
 import { Buffer } from "node:buffer";
 import type { TaskEvent } from "../events.ts";
-import type { EventOrigin } from "../events.ts";
 import type { FileInfo } from "../files.ts";
 import {
   type CallbackDelivery,
@@ -23,6 +22,7 @@ import {
   encodeCancelNote,
   encodeEvents,
   eventProperties,
+  type TaskMeta,
   taskProperties,
 } from "../wire.ts";
 import { CALLBACKS_ROUTE, delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
@@ -122,21 +122,9 @@ export interface NewTask {
 }
 
 /** A task as it travels: its payload already encoded (a retry or replay resends its bytes). */
-export interface TaskMessage {
-  id: string;
+export interface TaskMessage extends TaskMeta {
   handler: string;
   body: Uint8Array;
-  createdAt: number | undefined;
-  /** The event it was made from, if any: its retries and replays carry it on. */
-  event?: EventOrigin;
-  /** Where its callback goes, if anywhere: its retries and replays carry it on. */
-  callback?: string;
-  /** Its uploaded files: its retries and replays carry them on. */
-  files?: FileInfo[];
-  /** Its W3C trace context: its retries and replays carry it on. */
-  traceparent?: string;
-  /** On a retry: the trace context of the attempt before. */
-  previousAttempt?: string;
 }
 
 /** How a task is sent: when it may run, and which run of it this is. */
