@@ -9,7 +9,12 @@ import { connect, type Message } from "amqplib";
 import { eventTaskId, newTaskId } from "../lib/id.ts";
 import { logger } from "../lib/log.ts";
 import { taskOf } from "../lib/worker/task.ts";
-import { readTask, taskProperties } from "../lib/wire.ts";
+import {
+  deadLetterProperties,
+  readTask,
+  republishedProperties,
+  taskProperties,
+} from "../lib/wire.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -154,4 +159,40 @@ Deno.test("wire: a task published again says so, and its worker asks the ledger 
   assert.equal(readTask(message, reader).again, true);
   const plain = taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 1, replay: 0 });
   assert.equal(plain.headers?.["x-warren-again"], undefined);
+});
+
+Deno.test("wire: a task's trace goes on through its retry, its dead letter and its replay", () => {
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const previousAttempt = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01";
+  const reader = { handler: "hello", topicsExchange: "p.topics", newId: () => "x" };
+  const delivered = (properties: ReturnType<typeof taskProperties>) =>
+    ({
+      content: new Uint8Array(),
+      fields: { exchange: "p.tasks", routingKey: "hello", redelivered: false },
+      properties,
+    }) as unknown as Message;
+  const retry = readTask(
+    delivered(taskProperties({ id: "t-1", createdAt: 1, traceparent, previousAttempt }, {
+      attempt: 2,
+      replay: 0,
+    })),
+    reader,
+  );
+  assert.equal(retry.traceparent, traceparent, "every attempt's span has the same parent");
+  assert.equal(retry.previousAttempt, previousAttempt, "a retry's span links the one before");
+  const letter = deadLetterProperties({
+    id: "t-1",
+    createdAt: 1,
+    attempt: 3,
+    replay: 0,
+    error: { message: "boom" },
+    traceparent,
+  }, 5);
+  const replay = readTask(delivered(republishedProperties(delivered(letter))), reader);
+  assert.equal(replay.traceparent, traceparent, "a replay goes on in the task's trace");
+  const forged = readTask(
+    delivered({ headers: { traceparent: "00-zz-not-a-trace" }, messageId: "t-2" }),
+    reader,
+  );
+  assert.equal(forged.traceparent, undefined, "a header that is not a traceparent is ignored");
 });
