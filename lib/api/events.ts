@@ -7,7 +7,7 @@
  * @module
  */
 
-import { taskTraceparent, traceIdOf } from "../trace.ts";
+import { taskTraceparent } from "../trace.ts";
 import type { Hono } from "hono";
 import type { TaskEvent } from "../events.ts";
 import { eventTaskId, newTaskId } from "../id.ts";
@@ -15,7 +15,14 @@ import { readPayload } from "../payload.ts";
 import { compileSchema, describeViolations, type Validator } from "../schema.ts";
 import { subscribersOf, topicProblem } from "../topics.ts";
 import type { ApiDeps } from "./deps.ts";
-import { payloadLimit, readCallback, recordQueued, refusedPayload, unsupported } from "./intake.ts";
+import {
+  payloadLimit,
+  queuedEvent,
+  readCallback,
+  recordQueued,
+  refusedPayload,
+  unsupported,
+} from "./intake.ts";
 import { fingerprint } from "../idempotency.ts";
 import { readKey, REPLAYED_HEADER, underKey } from "./idempotency.ts";
 import { problem } from "./problem.ts";
@@ -129,15 +136,15 @@ async function publish(
   await recordQueued(
     deps,
     tasks.map(({ handler, id: taskId }): TaskEvent => ({
-      type: "queued",
-      id: taskId,
-      handler,
-      attempt: 0,
-      at: event.createdAt,
-      payload,
+      ...queuedEvent({
+        id: taskId,
+        handler,
+        payload,
+        createdAt: event.createdAt,
+        callback,
+        traceparent,
+      }),
       event: { id, topic },
-      ...(callback ? { callback } : {}),
-      traceId: traceIdOf(traceparent),
     })),
   );
   return JSON.stringify({

@@ -173,7 +173,7 @@ export const SCHEMAS = {
                 description: "Missed ticks this one stood for (everything was down).",
               },
               sent: { type: "boolean", description: "Whether its task is in the broker." },
-              links: object({ self: { type: "string" }, events: { type: "string" } }),
+              links,
             }),
           ],
         },
