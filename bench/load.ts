@@ -29,6 +29,8 @@ export interface LoadOptions {
   connections: number;
   seconds: number;
   body: string;
+  /** GET instead of POST (`body` is then not sent): for an app whose enqueue route is a GET. */
+  method?: "GET" | "POST";
 }
 
 /** Whether wrk is on the PATH. */
@@ -45,7 +47,7 @@ export async function hasWrk(): Promise<boolean> {
   }
 }
 
-/** POSTs `body` to `url` from `connections` keep-alive connections for `seconds`. */
+/** POSTs `body` to `url` (or GETs it) from `connections` keep-alive connections for `seconds`. */
 export function postLoad(options: LoadOptions): Promise<LoadResult> {
   return options.generator === "wrk" ? wrkLoad(options) : fetchLoad(options);
 }
@@ -63,7 +65,7 @@ async function wrkLoad(options: LoadOptions): Promise<LoadResult> {
       script,
       options.url,
     ],
-    env: { WRK_BODY: options.body },
+    env: { WRK_BODY: options.body, WRK_METHOD: options.method ?? "POST" },
   }).output();
   const text = new TextDecoder().decode(stdout);
   const line = text.split("\n").find((l) => l.startsWith("WRK_JSON "));
@@ -90,7 +92,9 @@ async function fetchLoad(options: LoadOptions): Promise<LoadResult> {
     while (performance.now() < deadline) {
       const t0 = performance.now();
       try {
-        const response = await fetch(options.url, { method: "POST", body: options.body });
+        const response = options.method === "GET"
+          ? await fetch(options.url)
+          : await fetch(options.url, { method: "POST", body: options.body });
         await response.body?.cancel();
         if (response.status !== 202) failures++;
       } catch {

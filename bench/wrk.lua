@@ -1,7 +1,10 @@
--- wrk script for Warren's enqueue benchmark: POSTs a task and counts answers that are not 202.
-wrk.method = "POST"
-wrk.body = os.getenv("WRK_BODY") or '{"n":1}'
-wrk.headers["Content-Type"] = "application/json"
+-- wrk script for Warren's enqueue benchmark: POSTs a task (or, with WRK_METHOD=GET, GETs the
+-- URL) and counts answers that are not 202.
+wrk.method = os.getenv("WRK_METHOD") or "POST"
+if wrk.method == "POST" then
+  wrk.body = os.getenv("WRK_BODY") or '{"n":1}'
+  wrk.headers["Content-Type"] = "application/json"
+end
 
 local threads = {}
 

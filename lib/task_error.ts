@@ -89,6 +89,24 @@ export function cleanStack(stack: string, places: StackPlaces): string {
     .join("\n");
 }
 
+/**
+ * The stack cleaner of one handler: its frames relative to its project (the folder above its
+ * handlers folder) or to Warren's, and none of Warren's runtime (`lib/`).
+ *
+ * @example
+ * ```ts
+ * const clean = handlerStacks("file:///srv/app/handlers/a.ts");
+ * clean("Error: x\n    at f (file:///srv/app/handlers/a.ts:1:7)"); // "Error: x\n    at f (handlers/a.ts:1:7)"
+ * ```
+ */
+export function handlerStacks(moduleUrl: string): (stack: string) => string {
+  const places = {
+    hidden: [new URL("./", import.meta.url).href],
+    relative: [new URL("../", new URL(".", moduleUrl)).href, new URL("../", import.meta.url).href],
+  };
+  return (stack) => cleanStack(stack, places);
+}
+
 const FRAME = /^\s+at /;
 
 function hidden(frame: string, places: StackPlaces): boolean {

@@ -11,8 +11,16 @@ import { topology } from "../lib/amqp/topology.ts";
 import { logger } from "../lib/log.ts";
 import { startConsumer } from "../lib/worker/consumer.ts";
 
+/** Where a test reaches into the fake broker. */
+interface Sink {
+  /** Hands the consumer a delivery. */
+  deliver?: (m: ConsumeMessage | null) => void;
+  /** What the check of the queue's consumer waits for (nothing by default). */
+  checked?: Promise<void>;
+}
+
 /** A channel whose every method answers at once and is written down in `calls`. */
-function fakeChannel(calls: string[], sink: { deliver?: (m: ConsumeMessage | null) => void }) {
+function fakeChannel(calls: string[], sink: Sink) {
   return new Proxy({}, {
     get(_, name: string) {
       switch (name) {
@@ -27,7 +35,8 @@ function fakeChannel(calls: string[], sink: { deliver?: (m: ConsumeMessage | nul
             return Promise.resolve({ consumerTag: "c-1" });
           };
         case "checkQueue":
-          return () => Promise.resolve({ consumerCount: 1, messageCount: 0 });
+          return () =>
+            (sink.checked ?? Promise.resolve()).then(() => ({ consumerCount: 1, messageCount: 0 }));
         case "ack":
           return (m: ConsumeMessage, multiple?: boolean) =>
             calls.push(`ack ${m.fields.deliveryTag}${multiple ? " multiple" : ""}`);
@@ -42,7 +51,7 @@ function fakeChannel(calls: string[], sink: { deliver?: (m: ConsumeMessage | nul
 }
 
 /** A link that connects at once to the fake broker. */
-function fakeOpen(calls: string[], sink: { deliver?: (m: ConsumeMessage | null) => void }) {
+function fakeOpen(calls: string[], sink: Sink) {
   return <S>(options: LinkOptions<S>): BrokerLink<S> => {
     let session: S | undefined;
     const model = {
@@ -63,7 +72,7 @@ const delivery = (tag: number) => ({ fields: { deliveryTag: tag } }) as unknown 
 
 Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their acks before closing", async () => {
   const calls: string[] = [];
-  const sink: { deliver?: (m: ConsumeMessage | null) => void } = {};
+  const sink: Sink = {};
   const finish = new Map<number, () => void>();
   const consumer = startConsumer({
     urls: ["amqp://fake"],
@@ -101,4 +110,38 @@ Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their
     "close",
   ]);
   assert.equal(consumer.stopped(), true);
+});
+
+Deno.test("consumer: a delivery that comes while the connection is still being set up can publish", async () => {
+  const calls: string[] = [];
+  const checked = Promise.withResolvers<void>();
+  const sink: Sink = { checked: checked.promise };
+  const channels: unknown[] = [];
+  const consumer = startConsumer({
+    urls: ["amqp://fake"],
+    name: "test",
+    names: topology("t"),
+    handler: "h",
+    subscribe: [],
+    prefetch: 2,
+    log: logger("test"),
+    onDelivery: (_message, ack) => {
+      channels.push(consumer.channel()); // where its running event goes
+      ack();
+      return Promise.resolve();
+    },
+    onUp: () => {},
+    onDown: () => {},
+    open: fakeOpen(calls, sink),
+  });
+  while (!sink.deliver) await new Promise((resolve) => setTimeout(resolve, 1));
+  // The broker delivers as soon as the consumer is registered, before its check came back.
+  sink.deliver(delivery(1));
+  checked.resolve();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  sink.deliver(delivery(2));
+  assert.equal(channels.length, 2);
+  assert.ok(channels[0], "the first delivery had a channel to publish on");
+  assert.equal(channels[0], channels[1], "the session's own confirm channel");
+  await consumer.stop();
 });

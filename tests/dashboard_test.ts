@@ -176,31 +176,37 @@ Deno.test("dashboard: live tasks, a dead task replayed, dead letters, docs try-i
     await t.step("a page follows a task over GET /ws, the token as a subprotocol", async () => {
       const ws = await browser.newPage();
       await ws.goto(`${warren.directUrl}/healthz`); // a page of the api's own origin
+      // The page subscribes to the handler before the task exists, so no step can pass unseen.
+      await ws.evaluate((token) =>
+        new Promise<void>((resolve, reject) => {
+          const page = globalThis as unknown as { seen: Map<string, string[]> };
+          page.seen = new Map();
+          const socket = new WebSocket(`ws://${location.host}/ws`, [
+            "warren",
+            `warren.bearer.${token}`,
+          ]);
+          socket.onerror = () => reject(new Error("the WebSocket failed"));
+          socket.onmessage = (message) => {
+            const data = JSON.parse(message.data);
+            if (data.type === "ready") {
+              socket.send(JSON.stringify({ type: "subscribe", handler: "steps" }));
+            }
+            if (data.type === "subscribed") resolve();
+            if (data.type !== "event") return;
+            page.seen.set(data.task.id, [...page.seen.get(data.task.id) ?? [], data.event]);
+          };
+        }), TOKEN);
       const id = await post(warren.url, "steps", { steps: 2, ms: 200 });
-      const events: string[] = await ws.evaluate(
-        ([token, task]) =>
-          new Promise((resolve, reject) => {
-            const seen: string[] = [];
-            const socket = new WebSocket(`ws://${location.host}/ws`, [
-              "warren",
-              `warren.bearer.${token}`,
-            ]);
-            socket.onerror = () => reject(new Error("the WebSocket failed"));
-            socket.onmessage = (message) => {
-              const data = JSON.parse(message.data);
-              if (data.type === "ready") socket.send(JSON.stringify({ type: "subscribe", task }));
-              if (data.type !== "event") return;
-              seen.push(data.event);
-              if (data.event === "succeeded") {
-                socket.close();
-                resolve(seen);
-              }
-            };
-          }),
-        [TOKEN, id],
-      );
-      assert.equal(events.at(-1), "succeeded");
-      assert.ok(events.includes("progress"), events.join());
+      const events = await ws.waitForFunction(
+        (task) => {
+          const seen = (globalThis as unknown as { seen: Map<string, string[]> }).seen.get(task);
+          return seen?.includes("succeeded") ? seen : undefined;
+        },
+        id,
+        { timeout: 15_000 },
+      ).then((handle) => handle.jsonValue());
+      assert.equal(events?.at(-1), "succeeded");
+      assert.ok(events?.includes("progress"), events?.join());
       await ws.close();
     });
 

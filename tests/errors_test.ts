@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { connect } from "amqplib";
 import { publishConfirmed, PublishError } from "../lib/amqp/publish.ts";
-import { bound, cleanStack, describeError } from "../lib/task_error.ts";
+import { bound, cleanStack, describeError, handlerStacks } from "../lib/task_error.ts";
 import {
   AMQP_URL,
   deleteTopology,
@@ -143,4 +143,11 @@ Deno.test("stacks: the handler's frames, relative; no runtime, Deno or server pa
       "Caused by: Error: inner",
     ].join("\n"),
   );
+
+  // A handler's own cleaner: its project relative, Warren's runtime gone.
+  const lib = new URL("../lib/", import.meta.url).href;
+  const ofHandler = handlerStacks("file:///srv/app/handlers/fail.ts")(
+    `Error: x\n    at fail (file:///srv/app/handlers/fail.ts:7:9)\n    at run (${lib}worker/executor.ts:9:9)`,
+  );
+  assert.equal(ofHandler, "Error: x\n    at fail (handlers/fail.ts:7:9)");
 });

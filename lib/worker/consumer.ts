@@ -82,6 +82,12 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   const inflight = new Set<Promise<void>>();
   let stopping = false;
   let stopped = false;
+  /**
+   * The session being set up: it delivers as soon as it consumes, before the link has it (the
+   * check of the queue's consumer is still out), and what it delivers publishes on it.
+   */
+  let settingUp: Session | undefined;
+  const live = () => link.session() ?? settingUp;
 
   /**
    * Whether a delivery is an event of a topic the handler no longer subscribes to, which a binding
@@ -132,7 +138,12 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       await sub.prefetch(options.prefetch);
       const session: Session = { model, pub, sub, acks: createAcks(sub) };
       await options.beforeConsume?.(model, pub);
-      if (!stopping) await consume(session);
+      settingUp = session;
+      try {
+        if (!stopping) await consume(session);
+      } finally {
+        settingUp = undefined;
+      }
       return session;
     },
     onUp: options.onUp,
@@ -153,9 +164,9 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   };
 
   return {
-    channel: () => link.session()?.pub,
+    channel: () => live()?.pub,
     openChannel() {
-      const model = link.session()?.model;
+      const model = live()?.model;
       if (!model) throw new Error("not connected to the broker; try again");
       return model.createChannel();
     },

@@ -13,7 +13,7 @@ import { topology } from "../amqp/topology.ts";
 import { publishEvent, publishTask } from "../amqp/publish.ts";
 import type { Handler } from "../handler.ts";
 import { errorMessage, logger, setupLogging } from "../log.ts";
-import { cleanStack } from "../task_error.ts";
+import { handlerStacks } from "../task_error.ts";
 import { cancelFeed } from "./cancel_feed.ts";
 import { CANCELS_MAX, createCancels } from "./cancels.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
@@ -77,18 +77,6 @@ port.addEventListener("message", (event) => {
 
 guardExit(port, (reason) => port.postMessage({ type: "exit", reason }));
 
-/** Stacks show the handler's frames relative to its project, and none of Warren's own. */
-function stackCleaner(moduleUrl: string): (stack: string) => string {
-  const places = {
-    hidden: [new URL("../", import.meta.url).href],
-    relative: [
-      new URL("../", new URL(".", moduleUrl)).href,
-      new URL("../../", import.meta.url).href,
-    ],
-  };
-  return (stack) => cleanStack(stack, places);
-}
-
 async function start(message: StartMessage): Promise<void> {
   setupLogging(message.log);
   const { name, config, moduleUrl, file } = message.handler;
@@ -151,7 +139,10 @@ async function start(message: StartMessage): Promise<void> {
     validate: schemas.validator(name),
     ledger,
     cancels,
-    outcomes: createOutcomes(brokerPort(publisher, names, ledger, stackCleaner(moduleUrl)), config),
+    outcomes: createOutcomes(
+      brokerPort(publisher, names, ledger, handlerStacks(moduleUrl)),
+      config,
+    ),
     announce: publisher.announce,
     holdsKey: keyHolder(keys, name, config.idempotencyKey),
     context: (task, signal) =>
