@@ -18,6 +18,7 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
+import { hex, randomBytes } from "./random.ts";
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const INVALID_TRACE = "0".repeat(32);
@@ -81,14 +82,9 @@ export function taskTraceparent(incoming: string | null | undefined): string {
   const active = traceparentOf();
   if (active) return active;
   if (isTraceparent(incoming)) return incoming;
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  let hex = "";
-  for (const byte of bytes) hex += HEX[byte];
-  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-01`;
+  const bytes = randomBytes(24);
+  return `00-${hex(bytes, 0, 16)}-${hex(bytes, 16)}-01`;
 }
-
-/** Each byte's two hex digits. */
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** A context whose parent is the remote span a `traceparent` names. */
 function remote(traceparent: string | undefined): Context {

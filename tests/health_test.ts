@@ -3,6 +3,7 @@
  */
 
 import assert from "node:assert/strict";
+import { SLOT_MS } from "../lib/coarse_timer.ts";
 import { createDeadlines } from "../lib/worker/deadlines.ts";
 import { CRASH_LOOP_DEATHS, createHealth } from "../lib/worker/health.ts";
 
@@ -23,6 +24,9 @@ Deno.test("health: restarts counted, crash looping after a few deaths in a minut
   assert.equal(health.of("other").restarts, 0);
 });
 
+/** Long enough for a 10 ms deadline to have fired: deadlines fire at most a slot late. */
+const PAST = 10 + SLOT_MS + 150;
+
 Deno.test("deadlines: an armed one fires unless cleared", async () => {
   const deadlines = createDeadlines();
   const fired: string[] = [];
@@ -30,11 +34,11 @@ Deno.test("deadlines: an armed one fires unless cleared", async () => {
   deadlines.arm("b", 10, () => fired.push("b"));
   deadlines.arm("c", 10, () => fired.push("c"));
   deadlines.clear("b");
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await new Promise((resolve) => setTimeout(resolve, PAST));
   assert.deepEqual(fired, ["a", "c"]);
   deadlines.arm("d", 10, () => fired.push("d"));
   deadlines.clearAll();
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  await new Promise((resolve) => setTimeout(resolve, PAST));
   assert.deepEqual(fired, ["a", "c"]);
 });
 
@@ -45,7 +49,7 @@ Deno.test("deadlines: arming again never puts one off, and may bring it sooner",
   deadlines.arm("a", 1_000, () => fired.push("a later")); // a cancel's grace past the timeout
   deadlines.arm("b", 1_000, () => fired.push("b later"));
   deadlines.arm("b", 10, () => fired.push("b sooner")); // a cancel's grace before it
-  await new Promise((resolve) => setTimeout(resolve, 40));
+  await new Promise((resolve) => setTimeout(resolve, PAST));
   assert.deepEqual(fired.sort(), ["a sooner", "b sooner"]);
   deadlines.clearAll();
 });

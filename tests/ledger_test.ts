@@ -1,10 +1,13 @@
 /**
- * The ledger of runs: what a copy of an attempt learns about the delivery before it.
+ * The ledger of runs: what a copy of an attempt learns about the delivery before it; and the
+ * worker's side of it, which says what happens to each attempt.
  */
 
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
 import { createLedger, runKey } from "../lib/worker/ledger.ts";
+import { createLedgerClient } from "../lib/worker/ledger_client.ts";
+import type { FromWorker } from "../lib/worker/protocol.ts";
 
 const later = () => new Promise((resolve) => setTimeout(resolve, 10));
 
@@ -66,4 +69,30 @@ Deno.test("ledger: a decided outcome outlives its worker; the copy records it, n
   assert.deepEqual(ledger.running(2), [key]);
   ledger.settle(key);
   assert.deepEqual(await ledger.claim(key, 3), { kind: "settled" });
+});
+
+Deno.test("ledger client: begin and returned wait for the turn's end or the next message, in order", async () => {
+  const posted: FromWorker[] = [];
+  const client = createLedgerClient((message) => posted.push(message));
+  client.begin("a/0/1");
+  client.begin("b/0/1");
+  assert.deepEqual(posted, [], "not yet: the turn goes on");
+  client.started("a/0/1", 1_000); // at once: its handler may block the thread
+  assert.deepEqual(posted, [{
+    type: "batch",
+    messages: [
+      { type: "begin", key: "a/0/1" },
+      { type: "begin", key: "b/0/1" },
+      { type: "started", key: "a/0/1", timeoutMs: 1_000 },
+    ],
+  }]);
+  client.returned("a/0/1");
+  client.settled("a/0/1"); // at once, before its ack
+  assert.deepEqual(posted.slice(1), [{
+    type: "batch",
+    messages: [{ type: "returned", key: "a/0/1" }, { type: "settled", key: "a/0/1" }],
+  }]);
+  client.returned("b/0/1");
+  await Promise.resolve(); // the turn's end
+  assert.deepEqual(posted.slice(2), [{ type: "returned", key: "b/0/1" }], "alone, as itself");
 });

@@ -25,6 +25,7 @@ import {
   type TaskMeta,
   taskProperties,
 } from "../wire.ts";
+import { coarseTimeout } from "../coarse_timer.ts";
 import { CALLBACKS_ROUTE, delayRoute, eventRoutingKey, type Topology } from "./topology.ts";
 
 /** Why a publish did not get the broker's confirm. */
@@ -65,11 +66,11 @@ export function publishConfirmed(
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      clearTimer();
       if (error) reject(error);
       else resolve();
     };
-    const timer = setTimeout(
+    const clearTimer = coarseTimeout(
       () => finish(new PublishError(`the broker did not confirm within ${timeoutMs} ms`)),
       timeoutMs,
     );

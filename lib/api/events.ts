@@ -89,7 +89,7 @@ export function eventRoutes(app: Hono, deps: ApiDeps): void {
     const outcome = await underKey(deps, {
       scope: `event:${topic}`,
       key,
-      fingerprint: fingerprint([topic, callback ?? null], JSON.stringify(check.payload)),
+      fingerprint: () => fingerprint([topic, callback ?? null], JSON.stringify(check.payload)),
       taskId: newTaskId(),
     }, (id) => {
       const traceparent = taskTraceparent(c.req.header("traceparent"));

@@ -57,13 +57,19 @@ export type KeyedOutcome =
  * ```ts
  * declare const deps: import("./deps.ts").ApiDeps;
  * const outcome = await underKey(deps, {
- *   scope: "task:hello", key: "k-1", fingerprint: "…", taskId: "t-1",
+ *   scope: "task:hello", key: "k-1", fingerprint: () => "…", taskId: "t-1",
  * }, (id) => Promise.resolve(JSON.stringify({ id })));
  * ```
  */
 export async function underKey(
   deps: Pick<ApiDeps, "store" | "idempotency">,
-  request: { scope: string; key: string | undefined; fingerprint: string; taskId: string },
+  request: {
+    scope: string;
+    key: string | undefined;
+    /** The request's fingerprint, computed only when there is a key to hold it against. */
+    fingerprint: () => string;
+    taskId: string;
+  },
   publish: (taskId: string, again: boolean) => Promise<string>,
 ): Promise<KeyedOutcome | Response> {
   const { scope, key } = request;
@@ -76,6 +82,7 @@ export async function underKey(
   }
   const verdict = await deps.store.claimKey({
     ...request,
+    fingerprint: request.fingerprint(),
     key,
     now: Date.now(),
     leaseMs: deps.idempotency.leaseMs,

@@ -63,7 +63,7 @@ export function taskRoutes(app: Hono, deps: ApiDeps): void {
       {
         scope: taskScope(name),
         key: key ?? derivedKey(handler.config.idempotencyKey, body.payload),
-        fingerprint: body.fingerprint([name, delay, callback ?? null]),
+        fingerprint: () => body.fingerprint([name, delay, callback ?? null]),
         taskId: id,
       },
       (taskId, again) =>
@@ -197,8 +197,12 @@ async function readBody(
   const check = readPayload(bytes, { maxBytes: deps.maxBodyBytes, validate });
   if (!check.ok) return refusedPayload(check.refusal);
   // The payload as JSON, not the bytes sent: every producer (ctx.enqueue too) prints it alike.
-  const json = JSON.stringify(check.payload);
-  return { payload: check.payload, files: [], fingerprint: (parts) => fingerprint(parts, json) };
+  const payload = check.payload;
+  return {
+    payload,
+    files: [],
+    fingerprint: (parts) => fingerprint(parts, JSON.stringify(payload)),
+  };
 }
 
 /**

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { coarseTimeout } from "../coarse_timer.ts";
+
 /** See {@linkcode createDeadlines}. */
 export interface Deadlines {
   /**
@@ -29,9 +31,9 @@ export interface Deadlines {
  * ```
  */
 export function createDeadlines(): Deadlines {
-  const timers = new Map<string, { timer: ReturnType<typeof setTimeout>; due: number }>();
+  const timers = new Map<string, { clear: () => void; due: number }>();
   const clear = (key: string) => {
-    clearTimeout(timers.get(key)?.timer);
+    timers.get(key)?.clear();
     timers.delete(key);
   };
   return {
@@ -39,11 +41,11 @@ export function createDeadlines(): Deadlines {
       const due = Date.now() + ms;
       if ((timers.get(key)?.due ?? Infinity) <= due) return;
       clear(key);
-      const timer = setTimeout(() => {
+      const clearTimer = coarseTimeout(() => {
         timers.delete(key);
         overran();
       }, ms);
-      timers.set(key, { timer, due });
+      timers.set(key, { clear: clearTimer, due });
     },
     clear,
     clearAll() {

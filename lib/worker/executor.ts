@@ -18,6 +18,7 @@
  * @module
  */
 
+import { coarseTimeout } from "../coarse_timer.ts";
 import type { TaskError, TaskEvent } from "../events.ts";
 import type { Context, Handler, ResolvedHandlerConfig } from "../handler.ts";
 import { errorMessage, type Logger } from "../log.ts";
@@ -183,7 +184,7 @@ async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
   const controller = new AbortController();
   task.startedAt = Date.now();
   deps.ledger.started(task.key, timeoutMs);
-  const timer = setTimeout(
+  const clearTimer = coarseTimeout(
     () => controller.abort(new Error(`timed out after ${timeoutMs} ms`)),
     timeoutMs,
   );
@@ -204,7 +205,7 @@ async function runHandler(deps: ExecutorDeps, task: Task, payload: unknown) {
     },
     (outcome) => outcome.ok ? undefined : outcome.error.message,
   );
-  clearTimeout(timer);
+  clearTimer();
   unwatch();
   return outcome;
 }

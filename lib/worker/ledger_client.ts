@@ -41,23 +41,41 @@ export interface LedgerClient {
 export function createLedgerClient(post: (message: FromWorker) => void): LedgerClient {
   const waiting = new Map<number, (verdict: Verdict) => void>();
   let refs = 0;
+  // `begin` and `returned` wait for the end of the turn, or for the next message that cannot:
+  // under load one turn begins many attempts, and a `returned` goes with its `settled`. The
+  // order of the messages never changes.
+  let pending: FromWorker[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const messages = pending;
+    pending = [];
+    post(messages.length === 1 ? messages[0] : { type: "batch", messages });
+  };
+  const later = (message: FromWorker) => {
+    if (pending.push(message) === 1) queueMicrotask(flush);
+  };
+  /** Sent at once: `started` before a handler that may block its thread, the rest before acks. */
+  const now = (message: FromWorker) => {
+    pending.push(message);
+    flush();
+  };
   return {
     begin(key) {
-      post({ type: "begin", key });
+      later({ type: "begin", key });
       return { kind: "free" };
     },
     claim(key) {
       const ref = ++refs;
       return new Promise((resolve) => {
         waiting.set(ref, resolve);
-        post({ type: "claim", key, ref });
+        now({ type: "claim", key, ref });
       });
     },
-    started: (key, timeoutMs) => post({ type: "started", key, timeoutMs }),
-    cancelling: (key) => post({ type: "cancelling", key }),
-    returned: (key) => post({ type: "returned", key }),
-    decided: (key, event) => post({ type: "decided", key, event }),
-    settled: (key) => post({ type: "settled", key }),
+    started: (key, timeoutMs) => now({ type: "started", key, timeoutMs }),
+    cancelling: (key) => now({ type: "cancelling", key }),
+    returned: (key) => later({ type: "returned", key }),
+    decided: (key, event) => now({ type: "decided", key, event }),
+    settled: (key) => now({ type: "settled", key }),
     answer(message) {
       waiting.get(message.ref)?.(message.verdict);
       waiting.delete(message.ref);

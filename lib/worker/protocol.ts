@@ -22,7 +22,9 @@
  * by the claimer unless settled), `started` and `returned` around the handler's call (the
  * supervisor's hard deadline), `decided`, and `settled`; the delivery is acked after `settled`.
  * When a worker dies, its running attempts become crashed (or unknown again, for bystanders of
- * another attempt's timeout), and its decided ones wait for a copy to record them.
+ * another attempt's timeout), and its decided ones wait for a copy to record them. A worker sends
+ * `begin` and `returned` at the end of its turn (or with the next message that cannot wait), so
+ * several messages may come as one `batch`, always in the order they were said.
  *
  * @module
  */
@@ -103,4 +105,6 @@ export type FromWorker =
   /** The attempt's retry or dead letter is in the broker; `event` records it. */
   | { type: "decided"; key: string; event: TaskEvent }
   /** The attempt's outcome is recorded (its event confirmed): only its ack may be missing. */
-  | { type: "settled"; key: string };
+  | { type: "settled"; key: string }
+  /** Several of the messages above, in the order they were said (one turn's, sent at once). */
+  | { type: "batch"; messages: FromWorker[] };

@@ -163,6 +163,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         return replace(slot, message.error);
       case "stopped":
         return slot.stopped?.();
+      case "batch":
+        for (const each of message.messages) if (slot.owner === owner) onMessage(slot, owner, each);
+        return;
       default:
         return toLedger(slot, owner, message);
     }
