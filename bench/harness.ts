@@ -61,8 +61,8 @@ export async function warren(
  * Starts an api-only Warren (no workers, so tasks stay queued) and waits until it is connected to
  * the broker (it is never "ready": no handler has a consumer).
  */
-export async function apiOnly(): Promise<Process> {
-  const api = await warren({}, ["--role=api"]);
+export async function apiOnly(options: StartOptions = {}): Promise<Process> {
+  const api = await warren({}, ["--role=api"], options);
   await waitFor(
     async () => {
       const [, body] = await getJson(`${api.url}/readyz`);

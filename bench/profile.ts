@@ -1,7 +1,8 @@
 /**
- * `deno task bench:profile [--seconds=10] [--top=25]`: where a process's CPU time goes, function
- * by function. Starts an all-in-one Warren with V8's inspector on, attaches V8's sampling profiler
- * to its main thread and to each handler's worker, POSTs no-op tasks at it with wrk (or fetch) for
+ * `deno task bench:profile [--seconds=10] [--top=25] [--role=api]`: where a process's CPU time
+ * goes, function by function. Starts an all-in-one Warren (or an api-only one) with V8's
+ * inspector on, attaches V8's sampling profiler to its main thread (Deno's inspector does not
+ * list Web Workers; `--v8-flags=--prof` reaches those), POSTs no-op tasks at it with wrk (or fetch) for
  * a few seconds, and prints each thread's hottest functions by self time, and the same time by
  * where the code comes from (Warren's modules, each npm package, Deno's runtime). The profiles are
  * written to `bench/results/profile-<thread>.cpuprofile` for Chrome DevTools or speedscope.
@@ -9,10 +10,12 @@
  * @module
  */
 
-import { BODY, CONNECTIONS, finish, say, warren } from "./harness.ts";
+import { apiOnly, BODY, CONNECTIONS, finish, say, warren } from "./harness.ts";
 import { hasWrk, postLoad } from "./load.ts";
 
 const SECONDS = flag("seconds", 10);
+/** `--role=api`: an api-only Warren, so the profile shows enqueueing alone. */
+const API_ONLY = Deno.args.includes("--role=api");
 const TOP = flag("top", 25);
 
 function flag(name: string, fallback: number): number {
@@ -110,7 +113,8 @@ function report(thread: string, profile: CpuProfile, tasks: number): void {
 }
 
 const port = 9300 + Math.floor(Math.random() * 500);
-const app = await warren({}, [], { denoFlags: [`--inspect=127.0.0.1:${port}`] });
+const inspect = { denoFlags: [`--inspect=127.0.0.1:${port}`] };
+const app = API_ONLY ? await apiOnly(inspect) : await warren({}, [], inspect);
 const sessions: { thread: string; session: Session }[] = [];
 try {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as {
@@ -121,7 +125,7 @@ try {
   for (const [i, target] of targets.entries()) {
     const session = await connect(target.webSocketDebuggerUrl);
     await session.send("Profiler.enable");
-    await session.send("Profiler.setSamplingInterval", { interval: 200 });
+    await session.send("Profiler.setSamplingInterval", { interval: 500 });
     await session.send("Profiler.start");
     const thread = i === 0 ? "main" : `worker${i}`;
     sessions.push({ thread, session });

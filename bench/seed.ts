@@ -154,9 +154,12 @@ async function startSeed(queue: string) {
     url,
     pid: child.pid,
     stop: async () => {
+      // Its consumer's thread keeps uvicorn from ending on SIGTERM: SIGKILL after a grace.
       child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 3_000);
       await child.stderr.cancel();
       await child.status;
+      clearTimeout(killer);
     },
   };
 }

@@ -12,6 +12,7 @@ import {
   type Context,
   context,
   type Link,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -98,6 +99,16 @@ function remote(traceparent: string | undefined): Context {
   });
 }
 
+/**
+ * Whether a tracer provider is registered (Deno's, with `OTEL_DENO=true`, or one a handler set):
+ * without one every span is a no-op that still cost an attempt a few microseconds.
+ */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) ||
+    provider.getDelegateTracer("warren") !== undefined;
+}
+
 /** What an attempt's span is made of. */
 export interface AttemptTrace {
   handler: string;
@@ -130,6 +141,8 @@ export async function traceAttempt<T>(
   run: (traceparent: string | undefined) => Promise<T>,
   failed: (result: T) => string | undefined,
 ): Promise<T> {
+  // No tracer provider: a span would do nothing, and the attempt's context is the task's own.
+  if (!tracing()) return run(isTraceparent(attempt.traceparent) ? attempt.traceparent : undefined);
   const links: Link[] = [];
   const previous = trace.getSpanContext(remote(attempt.previousAttempt));
   if (previous) links.push({ context: previous });

@@ -123,7 +123,10 @@ export interface TaskMeta {
  * ```
  */
 export function taskProperties(task: TaskMeta, run: Run, again = false): Options.Publish {
-  const headers: Record<string, unknown> = { [ATTEMPT_HEADER]: run.attempt };
+  // A first attempt says nothing: a header less to encode on every new task.
+  const headers: Record<string, unknown> = run.attempt === 1
+    ? {}
+    : { [ATTEMPT_HEADER]: run.attempt };
   if (again) headers[AGAIN_HEADER] = 1;
   if (task.createdAt !== undefined) headers[CREATED_AT_HEADER] = task.createdAt;
   if (run.replay > 0) headers[REPLAY_HEADER] = run.replay;

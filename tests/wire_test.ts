@@ -159,6 +159,11 @@ Deno.test("wire: a task published again says so, and its worker asks the ledger 
   assert.equal(readTask(message, reader).again, true);
   const plain = taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 1, replay: 0 });
   assert.equal(plain.headers?.["x-warren-again"], undefined);
+  // A first attempt carries no attempt header, and reads as attempt 1; a later one says its number.
+  assert.deepEqual(plain.headers, { "x-warren-created-at": 1 });
+  assert.equal(readTask({ ...message, properties: plain } as Message, reader).attempt, 1);
+  const second = taskProperties({ id: "t-1", createdAt: 1 }, { attempt: 2, replay: 0 });
+  assert.equal(readTask({ ...message, properties: second } as Message, reader).attempt, 2);
 });
 
 Deno.test("wire: a task's trace goes on through its retry, its dead letter and its replay", () => {
