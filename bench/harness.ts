@@ -20,17 +20,25 @@ const BENCH_HANDLERS = ["noop", "spin"];
 
 /** The payload of every no-op task. */
 export const BODY = '{"n":1}';
-/** Keep-alive connections of the HTTP load: `--connections=N`, default 64. */
-export const CONNECTIONS = connectionsFlag(Deno.args);
-
-function connectionsFlag(args: string[]): number {
-  const flag = args.find((arg) => arg.startsWith("--connections="));
-  const n = Number(flag?.slice("--connections=".length) ?? 64);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) {
-    throw new Error(`--connections must be a whole number from 1 to 10000 (got ${flag})`);
+/**
+ * A whole-number flag of the command line, `--name=N` (from 1 to `max`), or `fallback`.
+ *
+ * @example
+ * ```ts
+ * const seconds = countFlag("seconds", 10); // --seconds=30 gives 30
+ * ```
+ */
+export function countFlag(name: string, fallback: number, max = 10_000_000): number {
+  const flag = Deno.args.find((arg) => arg.startsWith(`--${name}=`));
+  const n = Number(flag?.slice(name.length + 3) ?? fallback);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new Error(`--${name} must be a whole number from 1 to ${max} (got ${flag})`);
   }
   return n;
 }
+
+/** Keep-alive connections of the HTTP load: `--connections=N`, default 64. */
+export const CONNECTIONS = countFlag("connections", 64, 10_000);
 
 /** Progress on standard error, so the table on standard output stays clean. */
 export function say(text: string): void {

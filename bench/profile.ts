@@ -10,22 +10,13 @@
  * @module
  */
 
-import { apiOnly, BODY, CONNECTIONS, finish, say, warren } from "./harness.ts";
+import { apiOnly, BODY, CONNECTIONS, countFlag, finish, say, warren } from "./harness.ts";
 import { hasWrk, postLoad } from "./load.ts";
 
-const SECONDS = flag("seconds", 10);
+const SECONDS = countFlag("seconds", 10);
 /** `--role=api`: an api-only Warren, so the profile shows enqueueing alone. */
 const API_ONLY = Deno.args.includes("--role=api");
-const TOP = flag("top", 25);
-
-function flag(name: string, fallback: number): number {
-  const arg = Deno.args.find((a) => a.startsWith(`--${name}=`));
-  const value = Number(arg?.slice(name.length + 3) ?? fallback);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`--${name} must be a whole number of at least 1 (got ${arg})`);
-  }
-  return value;
-}
+const TOP = countFlag("top", 25);
 
 /** One node of a V8 CPU profile (the fields this report reads). */
 interface ProfileNode {

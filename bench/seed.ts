@@ -21,24 +21,15 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { connect } from "amqplib";
 import { AMQP_URL, uniquePrefix, waitFor } from "../tests/helpers/warren.ts";
-import { BODY, cpuMs, finish, say, sleep, warren } from "./harness.ts";
+import { BODY, countFlag, cpuMs, finish, say, sleep, warren } from "./harness.ts";
 import { hasWrk, type LoadResult, postLoad } from "./load.ts";
 
 /** Debian's Python, where apt-get puts the packages (a python3 earlier on the PATH may lack them). */
 const PYTHON = Deno.env.get("BENCH_PYTHON") ??
   (await Deno.stat("/usr/bin/python3").then(() => "/usr/bin/python3", () => "python3"));
-const SECONDS = flag("seconds", 10);
-const ROUNDS = flag("rounds", 3);
-const CONNECTIONS = flag("connections", 32);
-
-function flag(name: string, fallback: number): number {
-  const arg = Deno.args.find((a) => a.startsWith(`--${name}=`));
-  const value = Number(arg?.slice(name.length + 3) ?? fallback);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`--${name} must be a whole number of at least 1 (got ${arg})`);
-  }
-  return value;
-}
+const SECONDS = countFlag("seconds", 10);
+const ROUNDS = countFlag("rounds", 3);
+const CONNECTIONS = countFlag("connections", 32);
 
 /** One side's round: 202s per second and the process's CPU per request. */
 interface Round {

@@ -9,7 +9,7 @@ import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { BrokerLink, LinkOptions } from "../lib/amqp/connection.ts";
 import { topology } from "../lib/amqp/topology.ts";
 import { logger } from "../lib/log.ts";
-import { startConsumer } from "../lib/worker/consumer.ts";
+import { type Consumer, type ConsumerOptions, startConsumer } from "../lib/worker/consumer.ts";
 
 /** Where a test reaches into the fake broker. */
 interface Sink {
@@ -70,11 +70,13 @@ function fakeOpen(calls: string[], sink: Sink) {
 
 const delivery = (tag: number) => ({ fields: { deliveryTag: tag } }) as unknown as ConsumeMessage;
 
-Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their acks before closing", async () => {
-  const calls: string[] = [];
-  const sink: Sink = {};
-  const finish = new Map<number, () => void>();
-  const consumer = startConsumer({
+/** A consumer of queue "h" on the fake broker, handing its deliveries to `onDelivery`. */
+function fakeConsumer(
+  calls: string[],
+  sink: Sink,
+  onDelivery: ConsumerOptions["onDelivery"],
+): Consumer {
+  return startConsumer({
     urls: ["amqp://fake"],
     name: "test",
     names: topology("t"),
@@ -82,17 +84,28 @@ Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their
     subscribe: [],
     prefetch: 2,
     log: logger("test"),
-    onDelivery: (message, ack) =>
+    onDelivery,
+    onUp: () => {},
+    onDown: () => {},
+    open: fakeOpen(calls, sink),
+  });
+}
+
+Deno.test("consumer: a stop lets the deliveries in hand finish and flushes their acks before closing", async () => {
+  const calls: string[] = [];
+  const sink: Sink = {};
+  const finish = new Map<number, () => void>();
+  const consumer = fakeConsumer(
+    calls,
+    sink,
+    (message, ack) =>
       new Promise<void>((resolve) =>
         finish.set(message.fields.deliveryTag, () => {
           ack();
           resolve();
         })
       ),
-    onUp: () => {},
-    onDown: () => {},
-    open: fakeOpen(calls, sink),
-  });
+  );
   while (!sink.deliver) await new Promise((resolve) => setTimeout(resolve, 1));
   sink.deliver(delivery(1));
   sink.deliver(delivery(2));
@@ -117,22 +130,10 @@ Deno.test("consumer: a delivery that comes while the connection is still being s
   const checked = Promise.withResolvers<void>();
   const sink: Sink = { checked: checked.promise };
   const channels: unknown[] = [];
-  const consumer = startConsumer({
-    urls: ["amqp://fake"],
-    name: "test",
-    names: topology("t"),
-    handler: "h",
-    subscribe: [],
-    prefetch: 2,
-    log: logger("test"),
-    onDelivery: (_message, ack) => {
-      channels.push(consumer.channel()); // where its running event goes
-      ack();
-      return Promise.resolve();
-    },
-    onUp: () => {},
-    onDown: () => {},
-    open: fakeOpen(calls, sink),
+  const consumer: Consumer = fakeConsumer(calls, sink, (_message, ack) => {
+    channels.push(consumer.channel()); // where its running event goes
+    ack();
+    return Promise.resolve();
   });
   while (!sink.deliver) await new Promise((resolve) => setTimeout(resolve, 1));
   // The broker delivers as soon as the consumer is registered, before its check came back.
