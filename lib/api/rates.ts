@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createRecent } from "../store/recent.ts";
+import { createRecent } from "../recent.ts";
 import type { TaskChange } from "../store/store.ts";
 
 /** One point of a rate series: what ended in a stretch of time starting at `at`. */

@@ -32,7 +32,7 @@ import {
   type Sql,
   writeBatch,
 } from "./postgres_write.ts";
-import { createRecent, type Recent } from "./recent.ts";
+import { createRecent, type Recent } from "../recent.ts";
 import { recordOf, summaryOf, type SummaryRow, type TaskRow } from "./row.ts";
 import {
   StoreUnavailableError,
@@ -113,8 +113,8 @@ const MIGRATIONS = [
 const MIGRATION_LOCK = "7220131017355626";
 /** Times a task's events are folded again when another node keeps changing its row. */
 const RETRIES = 5;
-/** Records a process remembers to fold batches from. */
-const RECENT_MAX = 10_000;
+/** Records a process remembers to fold batches from: the 5,000 used last, at least. */
+const RECENT_MAX = 5_000;
 
 /**
  * Connects to the database at `url`, migrates its schema, and returns the store.

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { createRecent } from "./recent.ts";
+import { createRecent } from "../recent.ts";
 import type { Notice, Told } from "./postgres_write.ts";
 import type { TaskChange } from "./store.ts";
 import type { TaskRecord } from "./task.ts";

@@ -10,6 +10,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { dirname } from "node:path";
 import { ConfigError } from "../config.ts";
 import type { TaskEvent } from "../events.ts";
+import { createRecent } from "../recent.ts";
 import { changesOf, foldBatch, refold } from "./batch.ts";
 import { type IdempotencyKeys, type KeyRow, verdictOn } from "./keys.ts";
 import { sqliteTicks, TICKS_SCHEMA } from "./sqlite_ticks.ts";
@@ -66,8 +67,8 @@ CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (state, finished_at);
 `;
 
-/** Task records kept in memory for folding events without a read. */
-const RECENT_MAX = 10_000;
+/** Task records kept in memory for folding events without a read: the 5,000 used last, at least. */
+const RECENT_MAX = 5_000;
 
 /** Columns added since the first release, for files created before them. */
 const ADDED_COLUMNS = {
@@ -127,12 +128,8 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
 
   // Records written lately: folding an event into a task that is still moving rarely needs a
   // read. This process is the file's only writer, so the copies stay true.
-  const recent = new Map<string, TaskRecord>();
-  const remember = (task: TaskRecord) => {
-    recent.delete(task.id);
-    recent.set(task.id, task);
-    if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
-  };
+  const recent = createRecent<TaskRecord>(RECENT_MAX);
+  const remember = (task: TaskRecord) => recent.set(task.id, task);
   const read = (id: string): TaskRecord | undefined => {
     const cached = recent.get(id);
     if (cached) return cached;
@@ -216,7 +213,7 @@ export async function openSqliteStore(path: string): Promise<TaskStore> {
       return Promise.resolve();
     },
 
-    ...sqliteRemoval(db, (id) => recent.delete(id)),
+    ...sqliteRemoval(db, (id) => recent.forget(id)),
     ...sqliteFiles(db),
     ...sqliteKeys(db),
     ...sqliteTicks(db),

@@ -21,6 +21,7 @@
  */
 
 import type { TaskEvent } from "../events.ts";
+import { createRecent } from "../recent.ts";
 
 /** What became of the earlier delivery of an attempt. */
 export type Verdict =
@@ -73,8 +74,8 @@ export function taskOfKey(key: string): string {
   return key.split("/").slice(0, -2).join("/");
 }
 
-/** Settled attempts and crash notes remembered; the oldest are forgotten first. */
-const MEMORY = 100_000;
+/** Settled attempts and crash notes remembered (each, at least; twice that at most). */
+const MEMORY = 50_000;
 
 interface Run {
   /** The worker holding it; undefined once that worker died after deciding the outcome. */
@@ -99,12 +100,9 @@ interface Run {
  */
 export function createLedger(): Ledger {
   const runs = new Map<string, Run>();
-  const settled = new Set<string>();
-  const crashed = new Map<string, string>();
+  const settled = createRecent<true>(MEMORY);
+  const crashed = createRecent<string>(MEMORY);
 
-  const makeRoom = (memory: Set<string> | Map<string, string>) => {
-    if (memory.size >= MEMORY) memory.delete(memory.keys().next().value!);
-  };
   /** Wakes the claims waiting on a run, which then look again. */
   const wake = (run: Run | undefined) => {
     for (const waiter of run?.waiters.splice(0) ?? []) waiter();
@@ -123,7 +121,7 @@ export function createLedger(): Ledger {
           await new Promise<void>((resolve) => run.waiters.push(resolve));
           continue;
         }
-        if (settled.has(key)) return { kind: "settled" };
+        if (settled.get(key)) return { kind: "settled" };
         if (run?.decided) {
           hold(key, owner, run.decided);
           return { kind: "decided", event: run.decided };
@@ -138,9 +136,8 @@ export function createLedger(): Ledger {
       if (run) run.decided = event;
     },
     settle(key) {
-      crashed.delete(key);
-      makeRoom(settled);
-      settled.add(key);
+      crashed.forget(key);
+      settled.set(key, true);
       const run = runs.get(key);
       runs.delete(key);
       wake(run);
@@ -153,10 +150,7 @@ export function createLedger(): Ledger {
         } else {
           runs.delete(key);
           const reason = reasonFor(key);
-          if (reason !== undefined) {
-            makeRoom(crashed);
-            crashed.set(key, reason);
-          }
+          if (reason !== undefined) crashed.set(key, reason);
         }
         wake(run);
       }
