@@ -1,18 +1,30 @@
 /**
- * `deno task bench:cpu [--generator=fetch] [--connections=64]`: where the CPU time of a task goes. Enqueues over
- * HTTP for a few seconds against an api-only Warren, then lets a worker-only Warren run them all,
- * and reports CPU µs per task of each process and of the broker (found as `beam.smp`), read from
- * /proc. Linux only; a broker on another machine is reported as such.
+ * `deno task bench:cpu [--generator=fetch] [--connections=64] [--seconds=5]`: where the CPU time
+ * of a task goes. Enqueues over HTTP for a few seconds (`--seconds`; longer runs reach the steady
+ * state of the caches that keep the last few thousand tasks) against an api-only Warren, then
+ * lets a worker-only Warren run them all, and reports CPU µs per task of each process and of the
+ * broker (found as `beam.smp`), read from /proc. Linux only; a broker on another machine is
+ * reported as such.
  *
  * @module
  */
 
 import { waitFor } from "../tests/helpers/warren.ts";
-import { apiOnly, BODY, CONNECTIONS, cpuMs, finish, say, sleep, warren } from "./harness.ts";
+import {
+  apiOnly,
+  BODY,
+  CONNECTIONS,
+  countFlag,
+  cpuMs,
+  finish,
+  say,
+  sleep,
+  warren,
+} from "./harness.ts";
 import { hasWrk, postLoad } from "./load.ts";
 import { storeCounter } from "./stores.ts";
 
-const SECONDS = 5;
+const SECONDS = countFlag("seconds", 5, 600);
 const generator = Deno.args.includes("--generator=fetch") || !(await hasWrk())
   ? "deno-fetch"
   : "wrk";
