@@ -14,6 +14,7 @@ import { publishEvent, publishTask } from "../amqp/publish.ts";
 import type { Handler } from "../handler.ts";
 import { errorMessage, logger, setupLogging } from "../log.ts";
 import { handlerStacks } from "../task_error.ts";
+import { type BoardWriter, boardWriter } from "./board.ts";
 import { cancelFeed } from "./cancel_feed.ts";
 import { CANCELS_MAX, createCancels } from "./cancels.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
@@ -55,7 +56,9 @@ export function provide(module: Record<string, unknown>): void {
   handlerModule.resolve(module);
 }
 
-const ledger = createLedgerClient((message) => port.postMessage(message));
+/** The board this worker shares with its supervisor (see `board.ts`), from its start message. */
+let board: BoardWriter | undefined;
+const ledger = createLedgerClient((message) => port.postMessage(message), () => board);
 let consumer: Consumer | undefined;
 
 // Set before any await, or early messages are lost.
@@ -79,6 +82,7 @@ guardExit(port, (reason) => port.postMessage({ type: "exit", reason }));
 
 async function start(message: StartMessage): Promise<void> {
   setupLogging(message.log);
+  board = boardWriter(message.board);
   const { name, config, moduleUrl, file } = message.handler;
   const log = logger("worker", `${name}#${message.index}`);
   const handler = (await handlerModule.promise).default as Handler;

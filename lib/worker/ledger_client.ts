@@ -6,6 +6,7 @@
  */
 
 import type { TaskEvent } from "../events.ts";
+import type { BoardWriter } from "./board.ts";
 import type { Verdict } from "./ledger.ts";
 import type { FromWorker, VerdictMessage } from "./protocol.ts";
 
@@ -15,7 +16,10 @@ export interface LedgerClient {
   begin(key: string): Verdict;
   /** A copy that may repeat an attempt was taken: what should become of it? */
   claim(key: string): Promise<Verdict>;
-  /** The handler is called now; the supervisor ends the worker past `timeoutMs` and a grace. */
+  /**
+   * The handler is called now; the supervisor ends the worker past `timeoutMs` and a grace. It
+   * reads this off the board (see `board.ts`), or from a message when the board is full.
+   */
   started(key: string, timeoutMs: number): void;
   /** The attempt's task was cancelled: the supervisor ends the worker past a grace. */
   cancelling(key: string): void;
@@ -30,7 +34,8 @@ export interface LedgerClient {
 }
 
 /**
- * Creates the client over a way to post messages to the supervisor.
+ * Creates the client over a way to post messages to the supervisor, and the board it shares with
+ * it (once the worker has it).
  *
  * @example
  * ```ts
@@ -38,9 +43,14 @@ export interface LedgerClient {
  * const verdict = await ledger.claim("id/0/2");
  * ```
  */
-export function createLedgerClient(post: (message: FromWorker) => void): LedgerClient {
+export function createLedgerClient(
+  post: (message: FromWorker) => void,
+  board: () => BoardWriter | undefined = () => undefined,
+): LedgerClient {
   const waiting = new Map<number, (verdict: Verdict) => void>();
   let refs = 0;
+  /** The board's slot of each call on it. */
+  const onBoard = new Map<string, number>();
   // `begin` and `returned` wait for the end of the turn, or for the next message that cannot:
   // under load one turn begins many attempts, and a `returned` goes with its `settled`. The
   // order of the messages never changes.
@@ -54,7 +64,10 @@ export function createLedgerClient(post: (message: FromWorker) => void): LedgerC
   const later = (message: FromWorker) => {
     if (pending.push(message) === 1) queueMicrotask(flush);
   };
-  /** Sent at once: `started` before a handler that may block its thread, the rest before acks. */
+  /**
+   * Sent at once: `started` (when the board is full) before a handler that may block its thread,
+   * the rest before acks.
+   */
   const now = (message: FromWorker) => {
     pending.push(message);
     flush();
@@ -71,9 +84,18 @@ export function createLedgerClient(post: (message: FromWorker) => void): LedgerC
         now({ type: "claim", key, ref });
       });
     },
-    started: (key, timeoutMs) => now({ type: "started", key, timeoutMs }),
+    started(key, timeoutMs) {
+      const slot = board()?.enter(key, Date.now() + timeoutMs);
+      if (slot === undefined) return now({ type: "started", key, timeoutMs });
+      onBoard.set(key, slot);
+    },
     cancelling: (key) => now({ type: "cancelling", key }),
-    returned: (key) => later({ type: "returned", key }),
+    returned(key) {
+      const slot = onBoard.get(key);
+      if (slot === undefined) return later({ type: "returned", key });
+      onBoard.delete(key);
+      board()?.leave(slot);
+    },
     decided: (key, event) => now({ type: "decided", key, event }),
     settled: (key) => now({ type: "settled", key }),
     answer(message) {

@@ -20,7 +20,9 @@
  * A worker moves an attempt through it with `begin` (a fresh first attempt: unknown → running,
  * without waiting) or `claim` (a copy that may repeat one: answered with a `verdict`, and held
  * by the claimer unless settled), `started` and `returned` around the handler's call (the
- * supervisor's hard deadline), `decided`, and `settled`; the delivery is acked after `settled`.
+ * supervisor's hard deadline: written on the board the two share, see `board.ts`, and sent as
+ * messages only when the board is full), `decided`, and `settled`; the delivery is acked after
+ * `settled`.
  * When a worker dies, its running attempts become crashed (or unknown again, for bystanders of
  * another attempt's timeout), and its decided ones wait for a copy to record them. A worker sends
  * `begin` and `returned` at the end of its turn (or with the next message that cannot wait), so
@@ -57,6 +59,8 @@ export interface StartMessage {
   prefix: string;
   /** Position of this worker among its handler's workers, for names in logs and the broker. */
   index: number;
+  /** The board of the handler calls it is in, shared with the supervisor (see `board.ts`). */
+  board: SharedArrayBuffer;
   log: LogOptions;
 }
 
@@ -91,7 +95,10 @@ export type FromWorker =
   | { type: "begin"; key: string }
   /** The worker took a copy that may repeat an attempt; answered with a `verdict`. */
   | { type: "claim"; key: string; ref: number }
-  /** The handler is called; past `timeoutMs` plus a grace, the worker is terminated. */
+  /**
+   * The handler is called; past `timeoutMs` plus a grace, the worker is terminated (sent only
+   * when the call found no free slot on the board).
+   */
   | { type: "started"; key: string; timeoutMs: number }
   /**
    * Tasks were cancelled (told by every worker as it reads them): a worker running one past a
@@ -100,7 +107,10 @@ export type FromWorker =
   | { type: "cancels"; ids: string[] }
   /** The attempt's task was cancelled: past a grace, the worker is terminated. */
   | { type: "cancelling"; key: string }
-  /** The handler's call for an attempt returned or threw (it may have outlived its timeout). */
+  /**
+   * The handler's call for an attempt returned or threw (it may have outlived its timeout); sent
+   * for a call that was announced by `started`.
+   */
   | { type: "returned"; key: string }
   /** The attempt's retry or dead letter is in the broker; `event` records it. */
   | { type: "decided"; key: string; event: TaskEvent }

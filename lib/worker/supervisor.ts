@@ -12,6 +12,7 @@ import type { WorkerStatus } from "../status.ts";
 import { logger, type LogOptions } from "../log.ts";
 import { basename } from "node:path";
 import { brokerHosts, deniedAdvice, workerPermissions } from "../permissions.ts";
+import { createBoard, readBoard } from "./board.ts";
 import { createDeadlines } from "./deadlines.ts";
 import { createHealth } from "./health.ts";
 import { createLedger, taskOfKey } from "./ledger.ts";
@@ -44,6 +45,10 @@ interface Slot {
   failures: number;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
   stopped: (() => void) | undefined;
+  /** The board of handler calls the current worker shares (see `board.ts`). */
+  board: SharedArrayBuffer | undefined;
+  /** Calls the current worker announced by message (its board was full), not yet returned. */
+  announced: Set<string>;
 }
 
 /**
@@ -53,6 +58,9 @@ interface Slot {
 export const KILL_GRACE_MS = 2_000;
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
+/** How often the boards are read for calls past their deadline. */
+const SCAN_MS = 100;
+
 /** How long a dead worker waits before it is started again: 0.5 s, doubling to 30 s. */
 const RESTART_BACKOFF = { minMs: 500, maxMs: 30_000 };
 
@@ -90,6 +98,8 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       failures: 0,
       restartTimer: undefined,
       stopped: undefined,
+      board: undefined,
+      announced: new Set<string>(),
     }))
   );
 
@@ -103,7 +113,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       deno: { permissions: workerPermissions(slot.handler.config.permissions, broker) },
     });
     const owner = ++owners;
-    Object.assign(slot, { worker, owner });
+    // A slot for every delivery it may hold, and as many for calls that outlive their timeout.
+    const board = createBoard(2 * slot.handler.config.prefetch + 8);
+    Object.assign(slot, { worker, owner, board, announced: new Set<string>() });
     const alive = () => slot.owner === owner; // false once the worker was replaced
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (alive()) onMessage(slot, owner, event.data);
@@ -129,6 +141,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         prefix: options.prefix,
         index: slot.index,
         log: options.log,
+        board,
       } satisfies ToWorker,
     );
   };
@@ -146,16 +159,16 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
         return;
       case "started":
         if (stopping) return; // the shutdown grace bounds it now
+        slot.announced.add(message.key);
         return deadlines.arm(message.key, message.timeoutMs + KILL_GRACE_MS, () => {
-          const reason = `timed out after ${message.timeoutMs} ms and did not stop within ` +
-            `${KILL_GRACE_MS} ms of ctx.signal aborting; its worker was terminated`;
-          replace(slot, reason, message.key);
+          replace(slot, overran(message.timeoutMs), message.key);
         });
       case "cancelling":
         return endAfterGrace(slot, message.key);
       case "cancels":
         return endCancelled(new Set(message.ids));
       case "returned":
+        slot.announced.delete(message.key);
         return deadlines.clear(message.key);
       case "exit":
         return replace(slot, message.reason);
@@ -201,10 +214,23 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   const endAfterGrace = (slot: Slot, key: string) => {
     if (stopping) return; // the shutdown grace bounds it now
     deadlines.arm(key, KILL_GRACE_MS, () => {
+      if (!inHandler(slot, key)) return; // it returned, or never called its handler
       const reason = `cancelled, and did not stop within ${KILL_GRACE_MS} ms of ctx.signal ` +
         "aborting; its worker was terminated";
       replace(slot, reason, key);
     });
+  };
+
+  /** Whether the worker of `slot` is in the handler call of attempt `key`. */
+  const inHandler = (slot: Slot, key: string) =>
+    slot.announced.has(key) ||
+    (slot.board !== undefined && readBoard(slot.board).some((call) => call.key === key));
+
+  /** Ends the worker of `slot` when a call on its board is past its deadline and the grace. */
+  const endOverrun = (slot: Slot) => {
+    if (!slot.worker || !slot.board) return;
+    const [late] = readBoard(slot.board, Date.now() - KILL_GRACE_MS);
+    if (late) replace(slot, overran(slot.handler.config.timeoutMs), late.key);
   };
 
   /**
@@ -252,6 +278,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   };
 
   slots.forEach(spawn);
+  const scanner = setInterval(() => {
+    if (!stopping) slots.forEach(endOverrun);
+  }, SCAN_MS);
 
   return {
     status: () =>
@@ -267,6 +296,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
 
     async stop(graceMs: number) {
       stopping = true;
+      clearInterval(scanner);
       deadlines.clearAll();
       await Promise.all(slots.map((slot) => stopSlot(slot, graceMs)));
     },
@@ -299,4 +329,10 @@ async function stopSlot(slot: Slot, graceMs: number): Promise<void> {
   clearTimeout(timer);
   worker.terminate();
   Object.assign(slot, { worker: undefined, owner: 0, consuming: false });
+}
+
+/** Why a worker was ended whose handler overran a time limit of `timeoutMs`. */
+function overran(timeoutMs: number): string {
+  return `timed out after ${timeoutMs} ms and did not stop within ${KILL_GRACE_MS} ms of ` +
+    "ctx.signal aborting; its worker was terminated";
 }
