@@ -51,9 +51,9 @@ export function createLedgerClient(
   let refs = 0;
   /** The board's slot of each call on it. */
   const onBoard = new Map<string, number>();
-  // `begin` and `returned` wait for the end of the turn, or for the next message that cannot:
-  // under load one turn begins many attempts, and a `returned` goes with its `settled`. The
-  // order of the messages never changes.
+  // `begin` (and `returned`, for a call announced by message) waits for the end of the turn, or
+  // for the next message that cannot: under load one turn begins many attempts. The order of the
+  // messages never changes.
   let pending: FromWorker[] = [];
   const flush = () => {
     if (pending.length === 0) return;

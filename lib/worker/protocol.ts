@@ -25,8 +25,8 @@
  * `settled`.
  * When a worker dies, its running attempts become crashed (or unknown again, for bystanders of
  * another attempt's timeout), and its decided ones wait for a copy to record them. A worker sends
- * `begin` and `returned` at the end of its turn (or with the next message that cannot wait), so
- * several messages may come as one `batch`, always in the order they were said.
+ * `begin` (and a `returned` it sends) at the end of its turn, or with the next message that cannot
+ * wait, so several messages may come as one `batch`, always in the order they were said.
  *
  * @module
  */
