@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { ROOT } from "./helpers/warren.ts";
+import { threadsMs } from "../bench/harness.ts";
 
 const KEYS = [
   "ceiling_per_s",
@@ -48,4 +49,21 @@ Deno.test("bench: a smoke run accounts for every task and writes every figure", 
   assert.match(json.machine.description, /\d+ × /);
   assert.match(json.machine.broker, /RabbitMQ \d+\.\d+/);
   await Deno.remove(results, { recursive: true });
+});
+
+Deno.test("bench: a process's CPU is split by thread, a busy Web Worker's apart from the main thread's", async () => {
+  const spin = `const end = Date.now() + 300; while (Date.now() < end); self.postMessage("spun");`;
+  const before = threadsMs(Deno.pid);
+  const worker = new Worker(`data:text/javascript,${encodeURIComponent(spin)}`, { type: "module" });
+  try {
+    await new Promise((resolve) => worker.onmessage = resolve);
+    const after = threadsMs(Deno.pid);
+    assert.ok(after.has("main"), `the main thread is named: ${[...after.keys()]}`);
+    const spun = [...after].filter(([name, ms]) =>
+      /^worker-\d+$/.test(name) && ms - (before.get(name) ?? 0) >= 200
+    );
+    assert.equal(spun.length, 1, `one Web Worker thread used the 300 ms: ${[...after]}`);
+  } finally {
+    worker.terminate();
+  }
 });
