@@ -86,7 +86,7 @@ try {
   const total = enqueue.api + enqueue.broker + run.worker + run.api + run.broker;
   console.log(`total                                         ${us(total)}`);
   console.log(
-    "\nby thread (deno: the main thread; worker-N: a Web Worker; V8: its GC and compilers)",
+    "\nby thread (main; worker-N: a Web Worker; V8: its helper threads for GC and compiling)",
   );
   const threads = (what: string, split: Map<string, number>) =>
     console.log(
