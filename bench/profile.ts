@@ -2,10 +2,11 @@
  * `deno task bench:profile [--seconds=10] [--top=25] [--role=api]`: where a process's CPU time
  * goes, function by function. Starts an all-in-one Warren (or an api-only one) with V8's
  * inspector on, attaches V8's sampling profiler to its main thread (Deno's inspector does not
- * list Web Workers; `--v8-flags=--prof` reaches those), POSTs no-op tasks at it with wrk (or fetch) for
- * a few seconds, and prints each thread's hottest functions by self time, and the same time by
- * where the code comes from (Warren's modules, each npm package, Deno's runtime). The profiles are
- * written to `bench/results/profile-<thread>.cpuprofile` for Chrome DevTools or speedscope.
+ * list Web Workers; `--v8-flags=--prof` reaches those), POSTs no-op tasks at it with wrk (or
+ * fetch) for a few seconds, and prints each thread's hottest functions by self time, and the same
+ * time by where the code comes from (Warren's modules, each npm package, Deno's runtime). The
+ * profiles are written to `bench/results/profile-<thread>.cpuprofile` for Chrome DevTools or
+ * speedscope.
  *
  * @module
  */

@@ -15,15 +15,13 @@ import postgres from "postgres";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import type { Process } from "../tests/helpers/warren.ts";
 import { parseExposition, sampleValue } from "../tests/helpers/prometheus.ts";
-import { BODY, CONNECTIONS, finish, rssMb, say, sleep, warren } from "./harness.ts";
+import { BODY, CONNECTIONS, countFlag, finish, rssMb, say, sleep, warren } from "./harness.ts";
 import { hasWrk, postLoad } from "./load.ts";
 import { benchStore, type StoreCounter, storeCounter, type StoreKind } from "./stores.ts";
 
 const RESULTS = Deno.env.get("BENCH_RESULTS") ?? fromFileUrl(new URL("./results", import.meta.url));
-const flag = (name: string, fallback: number) =>
-  Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
-const TASKS = flag("tasks", 1_000_000);
-const MINUTE = flag("minute", 60);
+const TASKS = countFlag("tasks", 1_000_000);
+const MINUTE = countFlag("minute", 60);
 const STORES: StoreKind[] = Deno.args.includes("--store=sqlite")
   ? ["sqlite"]
   : Deno.args.includes("--store=postgres")
